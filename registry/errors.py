@@ -1,0 +1,112 @@
+"""Domain errors: every refusal has a stable machine code, the offending field and the facts.
+
+Services raise these; the API maps them to problem+json responses with ``http_status``, commands
+print them. Messages are translatable and use named placeholders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    """A refused operation. Nothing was written, except a refused-attempt ledger event where the
+    service says so."""
+
+    code = "invalid_input"
+    http_status = 400
+
+    def __init__(
+        self,
+        message: Any,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(str(message))
+        self.message = message
+        if code is not None:
+            self.code = code
+        if http_status is not None:
+            self.http_status = http_status
+        self.field = field
+        self.details = details or {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message": str(self.message),
+            "details": self.details,
+        }
+
+
+class NotFound(DomainError):
+    http_status = 404
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    http_status = 403
+
+
+class Conflict(DomainError):
+    """The registry's state refuses the operation (409)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class DoubleClaim(Conflict):
+    """A unit is already held by a live claim. ``details`` names that claim: mechanism, claim id,
+    holder account and organisation, and the overlapping serial range."""
+
+    code = "double_claim"
+
+    @classmethod
+    def naming(cls, existing_claim, overlap_lower: int, overlap_upper: int) -> DoubleClaim:
+        from registry.serials import SerialRange
+
+        project = existing_claim.stream.project
+        overlap = SerialRange(overlap_lower, overlap_upper)
+        overlap_text = overlap.format(
+            project.country, project.code, existing_claim.stream.unit_kind, existing_claim.vintage
+        )
+        holder_claim = existing_claim
+        if existing_claim.role == existing_claim.Role.SOURCE:
+            # The MWh were consumed by a derivation: the holder is the derived claim's account.
+            holder_claim = existing_claim.derived_claim
+        account = holder_claim.account
+        return cls(
+            _(
+                "Units %(serials)s are already claimed as %(mechanism)s by claim %(claim)s, "
+                "issued to account %(account)s (%(organisation)s)."
+            )
+            % {
+                "serials": overlap_text,
+                "mechanism": existing_claim.mechanism.code,
+                "claim": holder_claim.pk,
+                "account": account.number,
+                "organisation": account.organisation.name,
+            },
+            field="serials",
+            details={
+                "existing_claim": {
+                    "id": holder_claim.pk,
+                    "mechanism": existing_claim.mechanism.code,
+                    "role": existing_claim.role,
+                    "holder_account": account.number,
+                    "holder_organisation": account.organisation.code,
+                },
+                "overlap": {
+                    "stream": existing_claim.stream_id,
+                    "lower": overlap_lower,
+                    "upper": overlap_upper,
+                    "serials": overlap_text,
+                },
+            },
+        )

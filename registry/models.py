@@ -1,0 +1,498 @@
+"""The core of the registry: mechanisms, projects, streams, production, unit claims,
+declarations and the ledger.
+
+The central guarantee lives here as PostgreSQL exclusion constraints: a stream's production
+periods never overlap (I1), its serials are allocated once (I2), and a unit is held by at most one
+live claim of any mechanism (I3).
+"""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import (
+    ArrayField,
+    BigIntegerRangeField,
+    DateTimeRangeField,
+    RangeOperators,
+)
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from registry import serials as serial_numbers
+
+
+class UnitKind(models.TextChoices):
+    ELECTRICITY = "E", _("MWh of electricity")
+    CARBON = "C", _("tonne CO2e")
+    ENERGY_SAVED = "T", _("tonne of coal equivalent saved")
+
+
+class Mechanism(models.Model):
+    """An instrument recorded in the registry (GEC, I-REC, CCER, energy-use rights, CEA, ...).
+
+    Mechanisms are data, not code: what a unit is, how long it is valid, how many times it may be
+    transferred and whether issuance needs a declaration of no double counting.
+    """
+
+    class Kind(models.TextChoices):
+        CERTIFICATE = "certificate", _("Certificate or credit")
+        ALLOWANCE = "allowance", _("Allowance")
+
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    name_zh = models.CharField(_("Chinese name"), max_length=200, blank=True)
+    unit_kind = models.CharField(_("unit kind"), max_length=1, choices=UnitKind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    validity_months = models.PositiveIntegerField(
+        _("validity in months"), null=True, blank=True, help_text=_("Empty: never expires.")
+    )
+    max_transfers = models.PositiveIntegerField(
+        _("transfers allowed per unit"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: unlimited. GEC: 1 (a buyer may not resell)."),
+    )
+    requires_declaration = models.BooleanField(_("declaration required"), default=False)
+    accepts_derived_units = models.BooleanField(
+        _("may be derived from another unit kind"),
+        default=False,
+        help_text=_("E.g. CCER tonnes derived from a wind farm's MWh with a grid factor."),
+    )
+    issuing_body_name = models.CharField(_("issuing body"), max_length=200, blank=True)
+    issuing_bodies = models.ManyToManyField(
+        "accounts.Organisation",
+        verbose_name=_("organisations allowed to issue"),
+        blank=True,
+        related_name="issuable_mechanisms",
+    )
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("mechanism")
+        verbose_name_plural = _("mechanisms")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Project(models.Model):
+    """A thing that produces units: a wind farm, a solar plant, an energy-saving retrofit.
+
+    The project code is unique and appears in every serial number of its streams.
+    """
+
+    class Technology(models.TextChoices):
+        WIND = "wind", _("Wind")
+        SOLAR = "solar", _("Solar")
+        HYDRO = "hydro", _("Hydro")
+        BIOMASS = "biomass", _("Biomass")
+        ENERGY_SAVING = "energy_saving", _("Energy saving")
+        FORESTRY = "forestry", _("Forestry")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    code = models.CharField(_("project code"), max_length=6, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    owner = models.ForeignKey(
+        "accounts.Organisation",
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="projects",
+    )
+    country = models.CharField(_("country"), max_length=2, default="CN")
+    province = models.CharField(_("province (ISO 3166-2)"), max_length=6)
+    grid_region = models.CharField(_("grid region"), max_length=32, blank=True)
+    technology = models.CharField(_("technology"), max_length=16, choices=Technology.choices)
+    capacity_mw = models.DecimalField(
+        _("capacity (MW)"), max_digits=12, decimal_places=3, null=True, blank=True
+    )
+    commissioning_date = models.DateField(_("commissioning date"), null=True, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    subsidised = models.BooleanField(_("receives a subsidy"), default=False)
+    inside_ets_boundary = models.BooleanField(_("inside an ETS entity's boundary"), default=False)
+    under_energy_use_rights = models.BooleanField(
+        _("under energy-use-rights control"), default=False
+    )
+    external_ids = models.JSONField(
+        _("identifiers in other registries"),
+        default=dict,
+        blank=True,
+        help_text=_('E.g. {"IREC": "DEVICE123", "VCS": "1234"}'),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    registered_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Stream(models.Model):
+    """A project's output of one unit kind; owns the monotonic serial sequence of that output.
+
+    ``next_sequence`` and ``carried_remainder`` change only under the stream's allocation lock.
+    """
+
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), on_delete=models.PROTECT, related_name="streams"
+    )
+    unit_kind = models.CharField(_("unit kind"), max_length=1, choices=UnitKind.choices)
+    next_sequence = models.BigIntegerField(_("next serial sequence"), default=1)
+    carried_remainder = models.DecimalField(
+        _("fraction carried to the next period"), max_digits=20, decimal_places=6, default=0
+    )
+
+    class Meta:
+        verbose_name = _("stream")
+        verbose_name_plural = _("streams")
+        constraints = [
+            models.UniqueConstraint(fields=["project", "unit_kind"], name="stream_one_per_kind"),
+            models.CheckConstraint(
+                condition=Q(carried_remainder__gte=0) & Q(carried_remainder__lt=1),
+                name="stream_remainder_is_a_fraction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.code}-{self.unit_kind}"
+
+
+class ProductionRecord(models.Model):
+    """Metered or verified output of a stream over a half-open UTC period.
+
+    Receives one contiguous serial range, one serial per whole unit of quantity plus the
+    remainder carried in; the new fraction is carried to the next period. The database refuses
+    overlapping periods (I1) and overlapping serial ranges (I2) within a stream.
+    """
+
+    class Source(models.TextChoices):
+        METERED = "metered", _("Metered or verified")
+        DERIVED = "derived", _("Derived from another unit kind")
+
+    stream = models.ForeignKey(
+        Stream, verbose_name=_("stream"), on_delete=models.PROTECT, related_name="records"
+    )
+    period = DateTimeRangeField(_("period"))
+    quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6)
+    carried_in = models.DecimalField(_("carried in"), max_digits=20, decimal_places=6, default=0)
+    carried_out = models.DecimalField(
+        _("carried out"), max_digits=20, decimal_places=6, default=0
+    )
+    units = models.BigIntegerField(_("whole units"))
+    serials = BigIntegerRangeField(_("serial range"), null=True, blank=True)
+    vintage = models.PositiveIntegerField(_("vintage (YYYYMM)"))
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.METERED
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("entered by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("production record")
+        verbose_name_plural = _("production records")
+        constraints = [
+            ExclusionConstraint(
+                name="production_periods_never_overlap",
+                expressions=[("stream", RangeOperators.EQUAL), ("period", RangeOperators.OVERLAPS)],
+            ),
+            ExclusionConstraint(
+                name="production_serials_allocated_once",
+                expressions=[
+                    ("stream", RangeOperators.EQUAL),
+                    ("serials", RangeOperators.OVERLAPS),
+                ],
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0) & Q(units__gte=0), name="production_nonnegative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream} {self.vintage} ({self.units})"
+
+    def serial_range(self) -> serial_numbers.SerialRange | None:
+        if self.serials is None:
+            return None
+        return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
+
+
+class UnitClaim(models.Model):
+    """A mechanism's claim on a range of one stream's serials: "these units are GEC".
+
+    The exclusion constraint ``one_live_claim_per_unit`` refuses a second live claim on any unit,
+    whichever mechanism makes it (I3). A derived claim (CCER tonnes from MWh) holds the tonne range
+    on the carbon stream; its ``source_claim`` holds the MWh it was derived from, so both the MWh
+    and the tonnes are refused to any other mechanism.
+    """
+
+    class Role(models.TextChoices):
+        DIRECT = "direct", _("Units of the mechanism's own kind")
+        SOURCE = "source", _("Underlying units consumed by a derivation")
+        DERIVED = "derived", _("Units derived from another kind")
+
+    class Status(models.TextChoices):
+        LIVE = "live", _("Live")
+        REVOKED = "revoked", _("Revoked")
+
+    mechanism = models.ForeignKey(
+        Mechanism, verbose_name=_("mechanism"), on_delete=models.PROTECT, related_name="claims"
+    )
+    stream = models.ForeignKey(
+        Stream, verbose_name=_("stream"), on_delete=models.PROTECT, related_name="claims"
+    )
+    production_record = models.ForeignKey(
+        ProductionRecord,
+        verbose_name=_("production record"),
+        on_delete=models.PROTECT,
+        related_name="claims",
+    )
+    serials = BigIntegerRangeField(_("serial range"))
+    quantity = models.BigIntegerField(_("quantity"))
+    vintage = models.PositiveIntegerField(_("vintage (YYYYMM)"))
+    role = models.CharField(_("role"), max_length=8, choices=Role.choices, default=Role.DIRECT)
+    source_claim = models.OneToOneField(
+        "self",
+        verbose_name=_("source claim"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="derived_claim",
+    )
+    conversion_factor = models.DecimalField(
+        _("conversion factor"), max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    conversion_source = models.CharField(_("factor source"), max_length=200, blank=True)
+    account = models.ForeignKey(
+        "accounts.HoldingAccount",
+        verbose_name=_("issued into account"),
+        on_delete=models.PROTECT,
+        related_name="issued_claims",
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.LIVE
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("issued by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revocation_reason = models.TextField(_("revocation reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("unit claim")
+        verbose_name_plural = _("unit claims")
+        constraints = [
+            ExclusionConstraint(
+                name="one_live_claim_per_unit",
+                expressions=[
+                    ("stream", RangeOperators.EQUAL),
+                    ("serials", RangeOperators.OVERLAPS),
+                ],
+                condition=Q(status="live"),
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="claim_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(role="derived", source_claim__isnull=False, conversion_factor__gt=0)
+                | (~Q(role="derived") & Q(source_claim__isnull=True)),
+                name="claim_derivation_recorded",
+            ),
+        ]
+        indexes = [models.Index(fields=["mechanism", "vintage"], name="claim_mechanism_vintage")]
+        triggers = [
+            # I6: a claim lies inside its production record's serial range, and its quantity is
+            # the length of its range, whatever code path inserts it.
+            pgtrigger.Trigger(
+                name="claim_inside_production",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("serials", "production_record_id"),
+                func="""
+                IF NEW.quantity <> upper(NEW.serials) - lower(NEW.serials) THEN
+                    RAISE EXCEPTION 'claim quantity % does not match its serial range %',
+                        NEW.quantity, NEW.serials USING ERRCODE = '23514';
+                END IF;
+                IF NOT EXISTS (
+                    SELECT 1 FROM registry_productionrecord AS record
+                    WHERE record.id = NEW.production_record_id
+                      AND record.stream_id = NEW.stream_id
+                      AND record.serials @> NEW.serials
+                ) THEN
+                    RAISE EXCEPTION 'claim serials % lie outside production record %',
+                        NEW.serials, NEW.production_record_id USING ERRCODE = '23514';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mechanism.code} claim {self.pk}"
+
+    def serial_range(self) -> serial_numbers.SerialRange:
+        return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
+
+
+class Declaration(models.Model):
+    """A project owner's signed statement that a stream's output for a period is not and will not
+    be registered under any other mechanism or registry.
+
+    The exact text is stored with its SHA-256; revocation stops future issuance and never
+    rewrites the past.
+    """
+
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), on_delete=models.PROTECT, related_name="declarations"
+    )
+    stream = models.ForeignKey(
+        Stream, verbose_name=_("stream"), on_delete=models.PROTECT, related_name="declarations"
+    )
+    period = DateTimeRangeField(_("period"))
+    template_version = models.CharField(_("template version"), max_length=16)
+    language = models.CharField(_("language"), max_length=8, default="en")
+    text = models.TextField(_("text as signed"))
+    text_sha256 = models.CharField(_("SHA-256 of the text"), max_length=64)
+    other_registrations = models.JSONField(
+        _("registrations declared elsewhere"), default=list, blank=True
+    )
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("signer"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    signed_at = models.DateTimeField(_("signed at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("declaration")
+        verbose_name_plural = _("declarations")
+        triggers = [
+            pgtrigger.Protect(
+                name="declaration_text_immutable",
+                operation=pgtrigger.UpdateOf("text", "text_sha256", "signer_id", "signed_at"),
+            ),
+            pgtrigger.Protect(name="declaration_never_deleted", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"declaration {self.pk} ({self.stream})"
+
+
+class LedgerEvent(models.Model):
+    """One change to the registry, written in the same transaction as the change.
+
+    Rows can never be updated or deleted (database trigger). ``event_hash`` is the SHA-256 of the
+    canonical JSON of kind, actor, time, subjects and payload; ``txid`` is stamped by the database
+    with the writing transaction's id, which is what lets a checkpoint seal only committed events.
+    """
+
+    class Kind(models.TextChoices):
+        ORGANISATION_CREATED = "organisation.created", _("Organisation created")
+        ACCOUNT_OPENED = "account.opened", _("Account opened")
+        ACCOUNT_STATUS = "account.status", _("Account status changed")
+        PROJECT_REGISTERED = "project.registered", _("Project registered")
+        PROJECT_STATUS = "project.status", _("Project status changed")
+        PRODUCTION_RECORDED = "production.recorded", _("Production recorded")
+        DECLARATION_SIGNED = "declaration.signed", _("Declaration signed")
+        DECLARATION_REVOKED = "declaration.revoked", _("Declaration revoked")
+        UNITS_ISSUED = "units.issued", _("Units issued")
+        CLAIM_REVOKED = "claim.revoked", _("Claim revoked")
+        UNITS_TRANSFERRED = "units.transferred", _("Units transferred")
+        UNITS_RETIRED = "units.retired", _("Units retired")
+        UNITS_CANCELLED = "units.cancelled", _("Units cancelled")
+        UNITS_EXPIRED = "units.expired", _("Units expired")
+        BLOCK_STATUS = "block.status", _("Block status changed")
+        ATTEMPT_REFUSED = "attempt.refused", _("Refused attempt")
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    subjects = ArrayField(models.CharField(max_length=40), verbose_name=_("subjects"), default=list)
+    payload = models.JSONField(_("payload"))
+    event_hash = models.CharField(_("event hash"), max_length=64)
+    txid = models.BigIntegerField(_("transaction id"), null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("ledger event")
+        verbose_name_plural = _("ledger events")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["txid", "id"], name="ledger_txid"),
+            models.Index(fields=["kind", "occurred_at"], name="ledger_kind_time"),
+            GinIndex(fields=["subjects"], name="ledger_subjects"),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="ledger_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+            pgtrigger.Trigger(
+                name="ledger_stamp_txid",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert,
+                func="NEW.txid := pg_current_xact_id()::text::bigint; RETURN NEW;",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}"
+
+
+class Checkpoint(models.Model):
+    """A seal over every ledger event written by transactions with ids in [xid_from, xid_to).
+
+    ``xid_to`` is the oldest transaction still running when the seal was made, so every event in
+    the range had committed. ``checkpoint_hash`` chains the Merkle root to the previous checkpoint.
+    """
+
+    sequence = models.PositiveIntegerField(_("sequence"), unique=True)
+    xid_from = models.BigIntegerField(_("from transaction id"))
+    xid_to = models.BigIntegerField(_("to transaction id (exclusive)"))
+    event_count = models.PositiveIntegerField(_("events"))
+    last_event_id = models.BigIntegerField(_("highest event id"), null=True)
+    merkle_root = models.CharField(_("Merkle root"), max_length=64)
+    previous_hash = models.CharField(_("previous checkpoint hash"), max_length=64)
+    checkpoint_hash = models.CharField(_("checkpoint hash"), max_length=64, unique=True)
+    sealed_at = models.DateTimeField(_("sealed at"))
+
+    class Meta:
+        verbose_name = _("ledger checkpoint")
+        verbose_name_plural = _("ledger checkpoints")
+        ordering = ["sequence"]
+        triggers = [
+            pgtrigger.Protect(
+                name="checkpoint_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.sequence}"

@@ -1,0 +1,54 @@
+"""Reads on the core that more than one caller needs."""
+
+from __future__ import annotations
+
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import HoldingAccount
+from registry.errors import NotFound
+from registry.models import Mechanism, UnitClaim
+
+
+def mechanism_resolve(mechanism: Mechanism | str) -> Mechanism:
+    """A Mechanism from an instance or a code; ``unknown_mechanism`` otherwise."""
+    if isinstance(mechanism, Mechanism):
+        return mechanism
+    found = Mechanism.objects.filter(code=str(mechanism).strip().upper()).first()
+    if found is None:
+        raise NotFound(
+            _("Unknown mechanism %(code)s.") % {"code": mechanism},
+            code="unknown_mechanism",
+            field="mechanism",
+        )
+    return found
+
+
+def account_resolve(account: HoldingAccount | str | None, *, field: str) -> HoldingAccount:
+    """A HoldingAccount from an instance or an account number; ``unknown_account`` otherwise."""
+    if isinstance(account, HoldingAccount):
+        return account
+    found = (
+        HoldingAccount.objects.filter(number=str(account or "").strip())
+        .select_related("organisation")
+        .first()
+    )
+    if found is None:
+        raise NotFound(
+            _("Unknown account %(account)s.") % {"account": account},
+            code="unknown_account",
+            field=field,
+        )
+    return found
+
+
+def live_claim_overlapping(*, stream_id: int, lower: int, upper: int) -> UnitClaim | None:
+    """The first live claim (by serial) holding any unit of [lower, upper) on the stream."""
+    return (
+        UnitClaim.objects.filter(
+            stream_id=stream_id, status=UnitClaim.Status.LIVE, serials__overlap=NumericRange(lower, upper, "[)")
+        )
+        .select_related("mechanism", "stream__project", "account__organisation")
+        .order_by("serials")
+        .first()
+    )

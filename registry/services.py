@@ -1,0 +1,486 @@
+"""Writes on the core: projects, production records (serial allocation) and declarations.
+
+Every service takes keyword arguments and an explicit actor, runs in one transaction and writes
+one ledger event. Allocation of serials happens under a per-stream advisory lock; the exclusion
+constraints on production records remain the guarantee.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organisation, User
+from accounts.permissions import (
+    is_administrator,
+    require_administrator,
+    require_project_operator,
+)
+from registry.errors import Conflict, DomainError, Forbidden, NotFound
+from registry.ledger import record_event, sha256_hex
+from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
+from registry.models import (
+    Declaration,
+    LedgerEvent,
+    ProductionRecord,
+    Project,
+    Stream,
+    UnitKind,
+)
+
+PROJECT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud safely
+ISO_3166_2_CN = {
+    "CN-AH", "CN-BJ", "CN-CQ", "CN-FJ", "CN-GD", "CN-GS", "CN-GX", "CN-GZ", "CN-HA", "CN-HB",
+    "CN-HE", "CN-HI", "CN-HK", "CN-HL", "CN-HN", "CN-JL", "CN-JS", "CN-JX", "CN-LN", "CN-MO",
+    "CN-NM", "CN-NX", "CN-QH", "CN-SC", "CN-SD", "CN-SH", "CN-SN", "CN-SX", "CN-TJ", "CN-TW",
+    "CN-XJ", "CN-XZ", "CN-YN", "CN-ZJ",
+}
+
+
+def validate_subdivision(code: str, *, field: str) -> str:
+    """ISO 3166-2 subdivision: Chinese provinces are checked against the list, other countries
+    by shape (two letters, a dash, one to three alphanumerics)."""
+    code = (code or "").strip().upper()
+    country, _dash, subdivision = code.partition("-")
+    valid_shape = len(country) == 2 and country.isalpha() and 1 <= len(subdivision) <= 3
+    if not valid_shape or (country == "CN" and code not in ISO_3166_2_CN):
+        raise DomainError(
+            _("%(code)s is not an ISO 3166-2 subdivision code.") % {"code": code}, field=field
+        )
+    return code
+
+
+def _new_project_code() -> str:
+    while True:
+        code = "P" + "".join(secrets.choice(PROJECT_CODE_ALPHABET) for _ in range(5))
+        if not Project.objects.filter(code=code).exists():
+            return code
+
+
+def project_register(
+    *,
+    actor: User,
+    owner: Organisation,
+    name: str,
+    province: str,
+    technology: str,
+    capacity_mw: Decimal | None = None,
+    commissioning_date: dt.date | None = None,
+    grid_region: str = "",
+    subsidised: bool = False,
+    inside_ets_boundary: bool = False,
+    under_energy_use_rights: bool = False,
+    external_ids: dict[str, str] | None = None,
+    time_zone: str = "Asia/Shanghai",
+) -> Project:
+    """Register a project for its owner with a fresh project code.
+
+    Registration by an administrator is approved at once; by a project owner it waits for an
+    administrator's approval. Every unit kind gets its stream.
+    """
+    if not is_administrator(actor) and not (
+        actor.role == User.Role.PROJECT_OWNER and actor.organisation_id == owner.pk
+    ):
+        raise Forbidden(
+            _("You may register projects only for your own organisation."), field="owner"
+        )
+    if not name.strip():
+        raise DomainError(_("A project needs a name."), field="name")
+    province = validate_subdivision(province, field="province")
+    if technology not in Project.Technology.values:
+        raise DomainError(
+            _("Unknown technology %(technology)s.") % {"technology": technology},
+            field="technology",
+        )
+    if capacity_mw is not None and capacity_mw <= 0:
+        raise DomainError(_("Capacity must be positive."), field="capacity_mw")
+    try:
+        ZoneInfo(time_zone)
+    except (KeyError, ValueError):
+        raise DomainError(
+            _("Unknown time zone %(zone)s.") % {"zone": time_zone}, field="time_zone"
+        ) from None
+    with transaction.atomic():
+        project = Project.objects.create(
+            code=_new_project_code(),
+            name=name.strip(),
+            owner=owner,
+            country=province[:2],
+            province=province,
+            grid_region=grid_region,
+            technology=technology,
+            capacity_mw=capacity_mw,
+            commissioning_date=commissioning_date,
+            subsidised=subsidised,
+            inside_ets_boundary=inside_ets_boundary,
+            under_energy_use_rights=under_energy_use_rights,
+            external_ids=external_ids or {},
+            time_zone=time_zone,
+            status=Project.Status.APPROVED if is_administrator(actor) else Project.Status.PENDING,
+        )
+        Stream.objects.bulk_create(
+            Stream(project=project, unit_kind=unit_kind) for unit_kind in UnitKind.values
+        )
+        record_event(
+            kind=LedgerEvent.Kind.PROJECT_REGISTERED,
+            actor=actor,
+            subjects=[f"project:{project.pk}", f"organisation:{owner.pk}"],
+            payload={
+                "project": project.code,
+                "name": project.name,
+                "owner": owner.code,
+                "province": province,
+                "technology": technology,
+                "capacity_mw": capacity_mw,
+                "status": project.status,
+                "external_ids": project.external_ids,
+            },
+        )
+    return project
+
+
+def project_set_status(*, actor: User, project: Project, status: str, reason: str = "") -> Project:
+    """Approve or reject a pending project (administrators only), as a compare-and-set."""
+    require_administrator(actor, "approve or reject projects")
+    if status not in (Project.Status.APPROVED, Project.Status.REJECTED):
+        raise DomainError(_("Unknown project status %(status)s.") % {"status": status},
+                          field="status")
+    with transaction.atomic():
+        changed = Project.objects.filter(pk=project.pk, status=Project.Status.PENDING).update(
+            status=status
+        )
+        if not changed:
+            raise Conflict(
+                _("Project %(project)s is not pending.") % {"project": project.code},
+                code="invalid_status_change",
+                field="status",
+            )
+        record_event(
+            kind=LedgerEvent.Kind.PROJECT_STATUS,
+            actor=actor,
+            subjects=[f"project:{project.pk}"],
+            payload={"project": project.code, "to": status, "reason": reason},
+        )
+    project.status = status
+    return project
+
+
+def vintage_of(moment: dt.datetime, time_zone: str) -> int:
+    """YYYYMM of a moment in the project's local time (midnight of the 1st belongs to the new
+    month, whatever the UTC date)."""
+    local = moment.astimezone(ZoneInfo(time_zone))
+    return local.year * 100 + local.month
+
+
+def _as_quantity(value: Any, *, field: str) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        # Floats cannot state metered quantities exactly; bools are not numbers here.
+        raise DomainError(_("Give quantities as decimals or integers."), field=field)
+    try:
+        quantity = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DomainError(_("%(value)s is not a number.") % {"value": value}, field=field) from None
+    if not quantity.is_finite() or quantity < 0:
+        raise DomainError(_("Quantity must be zero or more."), field=field)
+    if quantity > settings.REGISTRY_MAX_RECORD_QUANTITY:
+        raise DomainError(_("Quantity %(value)s is absurdly large.") % {"value": value},
+                          code="implausible_quantity", field=field)
+    if quantity != quantity.quantize(Decimal("0.000001"), rounding=ROUND_DOWN):
+        raise DomainError(_("Quantities have at most six decimals."), field=field)
+    return quantity
+
+
+def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
+    for field, moment in (("period_start", start), ("period_end", end)):
+        if not isinstance(moment, dt.datetime) or timezone.is_naive(moment):
+            raise DomainError(_("Give the period as time-zone aware date-times."), field=field)
+    if end <= start:
+        raise DomainError(
+            _("The period must end after it starts."), code="invalid_period", field="period_end"
+        )
+    latest = timezone.now() + dt.timedelta(hours=settings.REGISTRY_FUTURE_TOLERANCE_HOURS)
+    if end > latest:
+        raise DomainError(
+            _("Production cannot be recorded for a period that has not ended."),
+            code="period_in_future",
+            field="period_end",
+        )
+    return DateTimeTZRange(start, end, "[)")
+
+
+def allocate_production(
+    *,
+    actor: User,
+    stream: Stream,
+    period: DateTimeTZRange,
+    quantity: Decimal,
+    source: str,
+) -> ProductionRecord:
+    """Allocate whole-unit serials for a period of a stream; caller holds the transaction.
+
+    Under the stream's advisory lock: refuse an overlapping period (naming the record that holds
+    it), add the carried remainder, allocate the next contiguous serials and carry the new
+    fraction. The exclusion constraints remain the guarantee if this code is ever bypassed.
+    """
+    advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
+    stream = Stream.objects.select_for_update(of=("self",)).select_related("project").get(
+        pk=stream.pk
+    )
+    overlapping = (
+        ProductionRecord.objects.filter(stream=stream, period__overlap=period)
+        .order_by("pk")
+        .first()
+    )
+    if overlapping is not None:
+        raise Conflict(
+            _(
+                "The period overlaps production record %(record)s (%(start)s to %(end)s) "
+                "of the same stream."
+            )
+            % {
+                "record": overlapping.pk,
+                "start": overlapping.period.lower.isoformat(),
+                "end": overlapping.period.upper.isoformat(),
+            },
+            code="period_overlap",
+            field="period_start",
+            details={"existing_record": overlapping.pk},
+        )
+    total = quantity + stream.carried_remainder
+    units = int(total.to_integral_value(rounding=ROUND_DOWN))
+    carried_out = total - units
+    serials = None
+    if units:
+        serials = NumericRange(stream.next_sequence, stream.next_sequence + units, "[)")
+    try:
+        with transaction.atomic():
+            record = ProductionRecord.objects.create(
+                stream=stream,
+                period=period,
+                quantity=quantity,
+                carried_in=stream.carried_remainder,
+                carried_out=carried_out,
+                units=units,
+                serials=serials,
+                vintage=vintage_of(period.lower, stream.project.time_zone),
+                source=source,
+                entered_by=actor,
+            )
+    except IntegrityError as error:
+        raise Conflict(
+            _("The database refused the production record: %(reason)s") % {"reason": error},
+            code="period_overlap",
+            field="period_start",
+        ) from error
+    Stream.objects.filter(pk=stream.pk).update(
+        next_sequence=stream.next_sequence + units, carried_remainder=carried_out
+    )
+    return record
+
+
+def production_record_create(
+    *,
+    actor: User,
+    project: Project,
+    unit_kind: str,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    quantity: Decimal | int | str,
+) -> ProductionRecord:
+    """Record metered or verified output and allocate its serials.
+
+    Refuses unknown unit kinds, unapproved projects, periods that are empty, in the future or
+    overlap another of the stream, negative or absurd quantities, and electricity above
+    capacity x hours x the configured margin.
+    """
+    require_project_operator(actor, project)
+    if unit_kind not in UnitKind.values:
+        raise DomainError(
+            _("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind"
+        )
+    if project.status != Project.Status.APPROVED:
+        raise Conflict(
+            _("Project %(project)s is not approved.") % {"project": project.code},
+            code="project_not_approved",
+            field="project",
+        )
+    amount = _as_quantity(quantity, field="quantity")
+    period = _validate_period(period_start, period_end)
+    if unit_kind == UnitKind.ELECTRICITY and project.capacity_mw is not None:
+        hours = Decimal((period_end - period_start).total_seconds()) / Decimal(3600)
+        ceiling = project.capacity_mw * hours * Decimal(str(settings.REGISTRY_CAPACITY_MARGIN))
+        if amount > ceiling:
+            raise DomainError(
+                _(
+                    "%(quantity)s MWh exceeds what %(capacity)s MW can produce in the period "
+                    "(at most %(ceiling)s MWh)."
+                )
+                % {
+                    "quantity": amount,
+                    "capacity": project.capacity_mw,
+                    "ceiling": ceiling.quantize(Decimal("0.001")),
+                },
+                code="implausible_quantity",
+                field="quantity",
+            )
+    try:
+        stream = Stream.objects.get(project=project, unit_kind=unit_kind)
+    except Stream.DoesNotExist:
+        raise NotFound(_("The project has no such stream."), field="unit_kind") from None
+    with transaction.atomic():
+        record = allocate_production(
+            actor=actor,
+            stream=stream,
+            period=period,
+            quantity=amount,
+            source=ProductionRecord.Source.METERED,
+        )
+        record_event(
+            kind=LedgerEvent.Kind.PRODUCTION_RECORDED,
+            actor=actor,
+            subjects=[f"project:{project.pk}", f"stream:{stream.pk}", f"record:{record.pk}"],
+            payload=production_payload(record, project),
+        )
+    return record
+
+
+def production_payload(record: ProductionRecord, project: Project) -> dict[str, Any]:
+    return {
+        "record": record.pk,
+        "project": project.code,
+        "stream": record.stream_id,
+        "unit_kind": record.stream.unit_kind,
+        "period": [record.period.lower, record.period.upper],
+        "quantity": record.quantity,
+        "carried_in": record.carried_in,
+        "carried_out": record.carried_out,
+        "units": record.units,
+        "serials": [record.serials.lower, record.serials.upper] if record.serials else None,
+        "vintage": record.vintage,
+        "source": record.source,
+    }
+
+
+DECLARATION_TEMPLATE_VERSION = "2026-1"
+DECLARATION_TEMPLATES = {
+    "en": (
+        "Declaration of no double counting (template {version}).\n"
+        "I, {signer}, acting for {organisation}, declare that the output of stream {stream} of "
+        "project {project} ({project_name}) for the period {start} to {end} (UTC) is not and "
+        "will not be registered, issued or claimed under any mechanism or registry other than "
+        "as recorded in this registry.\n"
+        "Registrations elsewhere that I know of: {others}."
+    ),
+    "zh-hans": (
+        "不重复计算声明（模板 {version}）。\n"
+        "本人 {signer} 代表 {organisation} 声明：项目 {project}（{project_name}）的 {stream} "
+        "产出在 {start} 至 {end}（协调世界时）期间，除在本登记簿中记录的以外，未在且不会在任何其他机制"
+        "或登记簿中登记、签发或主张。\n"
+        "本人所知的其他登记：{others}。"
+    ),
+}
+
+
+def declaration_sign(
+    *,
+    actor: User,
+    project: Project,
+    unit_kind: str,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    other_registrations: list[dict[str, str]] | None = None,
+    language: str = "en",
+) -> Declaration:
+    """The project owner signs the generated text; the exact text and its SHA-256 are stored."""
+    if not (
+        actor.role == User.Role.PROJECT_OWNER and actor.organisation_id == project.owner_id
+    ):
+        raise Forbidden(
+            _("Only the project owner may sign its declarations."), field="project"
+        )
+    if language not in DECLARATION_TEMPLATES:
+        raise DomainError(_("Unknown language %(language)s.") % {"language": language},
+                          field="language")
+    if unit_kind not in UnitKind.values:
+        raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind},
+                          field="unit_kind")
+    for field, moment in (("period_start", period_start), ("period_end", period_end)):
+        if not isinstance(moment, dt.datetime) or timezone.is_naive(moment):
+            raise DomainError(_("Give the period as time-zone aware date-times."), field=field)
+    if period_end <= period_start:
+        raise DomainError(_("The period must end after it starts."), code="invalid_period",
+                          field="period_end")
+    others = other_registrations or []
+    stream = Stream.objects.get(project=project, unit_kind=unit_kind)
+    text = DECLARATION_TEMPLATES[language].format(
+        version=DECLARATION_TEMPLATE_VERSION,
+        signer=actor.get_full_name() or actor.username,
+        organisation=actor.organisation.name,
+        stream=f"{project.code}-{unit_kind}",
+        project=project.code,
+        project_name=project.name,
+        start=period_start.astimezone(dt.UTC).isoformat(),
+        end=period_end.astimezone(dt.UTC).isoformat(),
+        others="; ".join(f"{item.get('registry')} {item.get('identifier')}" for item in others)
+        or "-",
+    )
+    with transaction.atomic():
+        declaration = Declaration.objects.create(
+            project=project,
+            stream=stream,
+            period=DateTimeTZRange(period_start, period_end, "[)"),
+            template_version=DECLARATION_TEMPLATE_VERSION,
+            language=language,
+            text=text,
+            text_sha256=sha256_hex(text),
+            other_registrations=others,
+            signer=actor,
+            signed_at=timezone.now(),
+        )
+        record_event(
+            kind=LedgerEvent.Kind.DECLARATION_SIGNED,
+            actor=actor,
+            subjects=[f"project:{project.pk}", f"declaration:{declaration.pk}"],
+            payload={
+                "declaration": declaration.pk,
+                "project": project.code,
+                "stream": stream.pk,
+                "period": [period_start, period_end],
+                "text_sha256": declaration.text_sha256,
+                "template_version": DECLARATION_TEMPLATE_VERSION,
+            },
+        )
+    return declaration
+
+
+def declaration_revoke(*, actor: User, declaration: Declaration, reason: str) -> Declaration:
+    """Revoke a declaration: future issuance under it is refused; past issuance stands."""
+    if not is_administrator(actor) and not (
+        actor.role == User.Role.PROJECT_OWNER
+        and actor.organisation_id == declaration.project.owner_id
+    ):
+        require_administrator(actor, "revoke declarations of other organisations")
+    with transaction.atomic():
+        changed = Declaration.objects.filter(pk=declaration.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if not changed:
+            raise Conflict(_("The declaration is already revoked."), code="already_revoked",
+                           field="declaration")
+        record_event(
+            kind=LedgerEvent.Kind.DECLARATION_REVOKED,
+            actor=actor,
+            subjects=[f"declaration:{declaration.pk}"],
+            payload={"declaration": declaration.pk, "reason": reason},
+        )
+    declaration.refresh_from_db()
+    return declaration

@@ -1,0 +1,633 @@
+"""The life of certificate blocks: transfer, retirement, cancellation, freezing, revocation and
+expiry.
+
+Every service locks the rows it changes in primary-key order (accounts, then blocks), re-checks
+their state under the lock, splits blocks at the serials it moves, and writes one ledger event,
+all in one transaction. The block exclusion constraint (I4) and the final-status trigger (I5)
+remain the guarantee underneath.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import HoldingAccount, User
+from accounts.permissions import require_account_operator, require_administrator
+from registry import serials as serial_numbers
+from registry.errors import Conflict, DomainError, NotFound
+from registry.ledger import record_event
+from registry.models import LedgerEvent, Mechanism, Stream, UnitClaim
+from registry.selectors import account_resolve, mechanism_resolve
+from registry.services import validate_subdivision
+from tracking.models import Block, Cancellation, Retirement, Transfer
+
+SELECTION_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a locked block that an operation takes."""
+
+    block: Block
+    take: serial_numbers.SerialRange
+
+
+def _lock_accounts(*accounts: HoldingAccount) -> dict[int, HoldingAccount]:
+    ids = sorted({account.pk for account in accounts})
+    locked = HoldingAccount.objects.select_for_update(of=("self",)).filter(pk__in=ids)
+    return {account.pk: account for account in locked.order_by("pk")}
+
+
+def _require_active(account: HoldingAccount, *, field: str) -> None:
+    if account.status != HoldingAccount.Status.ACTIVE:
+        raise Conflict(
+            _("Account %(account)s is %(status)s.")
+            % {"account": account.number, "status": account.get_status_display()},
+            code="account_not_active",
+            field=field,
+        )
+
+
+def _transferable(mechanism: Mechanism, block: Block) -> bool:
+    return mechanism.max_transfers is None or block.transfer_count < mechanism.max_transfers
+
+
+def _quantity(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise DomainError(_("Quantity must be a positive whole number of units."),
+                          field="quantity")
+    return value
+
+
+def _parse_range(text: Any) -> tuple[Stream, serial_numbers.SerialRange]:
+    if not isinstance(text, str):
+        raise DomainError(_("Give the serial range as text."), code="malformed_serial",
+                          field="serial_range")
+    try:
+        parsed = serial_numbers.parse_range(text)
+    except serial_numbers.SerialError as error:
+        raise DomainError(str(error), code=error.code, field="serial_range") from None
+    stream = (
+        Stream.objects.select_related("project")
+        .filter(project__code=parsed.project_code, unit_kind=parsed.unit_kind,
+                project__country=parsed.country)
+        .first()
+    )
+    if stream is None:
+        raise NotFound(_("No project stream has serials %(range)s.") % {"range": text},
+                       code="unknown_serial", field="serial_range")
+    return stream, parsed.serial_range
+
+
+def _pieces_by_quantity(
+    *, account: HoldingAccount, mechanism: Mechanism, quantity: int, for_transfer: bool
+) -> list[Piece]:
+    """Lock enough active blocks, taken in serial order, to cover ``quantity`` units.
+
+    Candidates are chosen without locks, then locked in primary-key order and re-checked; if a
+    concurrent operation changed them, the choice is made again.
+    """
+    for _attempt in range(SELECTION_ATTEMPTS):
+        candidates = Block.objects.filter(
+            account=account, mechanism=mechanism, status=Block.Status.ACTIVE
+        )
+        if for_transfer and mechanism.max_transfers is not None:
+            candidates = candidates.filter(transfer_count__lt=mechanism.max_transfers)
+        chosen: list[int] = []
+        gathered = 0
+        for block_id, block_quantity in candidates.order_by("stream_id", "serials").values_list(
+            "pk", "quantity"
+        ):
+            chosen.append(block_id)
+            gathered += block_quantity
+            if gathered >= quantity:
+                break
+        if gathered < quantity:
+            _refuse_insufficient(account=account, mechanism=mechanism, quantity=quantity,
+                                 available=gathered, for_transfer=for_transfer)
+        locked = list(
+            Block.objects.select_for_update(of=("self",))
+            .filter(pk__in=chosen)
+            .select_related("stream__project")
+            .order_by("pk")
+        )
+        still_valid = all(
+            block.status == Block.Status.ACTIVE
+            and block.account_id == account.pk
+            and (not for_transfer or _transferable(mechanism, block))
+            for block in locked
+        )
+        if still_valid and sum(block.quantity for block in locked) >= quantity:
+            pieces = []
+            remaining = quantity
+            for block in sorted(locked, key=lambda block: (block.stream_id, block.serials.lower)):
+                if remaining == 0:
+                    break
+                take = min(remaining, block.quantity)
+                pieces.append(Piece(block, serial_numbers.SerialRange(
+                    block.serials.lower, block.serials.lower + take)))
+                remaining -= take
+            return pieces
+        # Someone moved these units between our look and our lock: choose again under the
+        # same transaction (the locks we hold are on units we will re-choose or release).
+    raise Conflict(_("The units changed while being selected; try again."),
+                   code="concurrent_update", field="quantity")
+
+
+def _refuse_insufficient(
+    *, account: HoldingAccount, mechanism: Mechanism, quantity: int, available: int,
+    for_transfer: bool,
+) -> None:
+    if for_transfer and mechanism.max_transfers is not None:
+        traded = (
+            Block.objects.filter(
+                account=account, mechanism=mechanism, status=Block.Status.ACTIVE,
+                transfer_count__gte=mechanism.max_transfers,
+            ).aggregate(total=Sum("quantity"))["total"]
+            or 0
+        )
+        if available + traded >= quantity:
+            raise Conflict(
+                _(
+                    "%(mechanism)s may be transferred %(limit)s time(s); %(traded)s of the units "
+                    "in account %(account)s have reached that limit."
+                )
+                % {"mechanism": mechanism.code, "limit": mechanism.max_transfers,
+                   "traded": traded, "account": account.number},
+                code="transfer_limit_reached",
+                field="quantity",
+                details={"transferable": available, "past_limit": traded},
+            )
+    raise Conflict(
+        _("Account %(account)s holds %(available)s active %(mechanism)s units; %(quantity)s "
+          "requested.")
+        % {"account": account.number, "available": available, "mechanism": mechanism.code,
+           "quantity": quantity},
+        code="insufficient_units",
+        field="quantity",
+        details={"available": available, "requested": quantity},
+    )
+
+
+def _pieces_by_range(
+    *, account: HoldingAccount, mechanism: Mechanism, serial_range: str, for_transfer: bool
+) -> list[Piece]:
+    """Lock the account's blocks covering exactly the given serial range, all active."""
+    stream, wanted = _parse_range(serial_range)
+    locked = list(
+        Block.objects.select_for_update(of=("self",))
+        .filter(stream=stream, serials__overlap=NumericRange(wanted.lower, wanted.upper, "[)"))
+        .filter(claim__status=UnitClaim.Status.LIVE)
+        .select_related("stream__project")
+        .order_by("pk")
+    )
+    covered = 0
+    pieces = []
+    for block in sorted(locked, key=lambda block: block.serials.lower):
+        if block.account_id != account.pk or block.mechanism_id != mechanism.pk:
+            raise Conflict(
+                _("Serials %(range)s are not all %(mechanism)s units held in account "
+                  "%(account)s.")
+                % {"range": serial_range, "mechanism": mechanism.code,
+                   "account": account.number},
+                code="units_not_held",
+                field="serial_range",
+            )
+        if block.status != Block.Status.ACTIVE:
+            raise Conflict(
+                _("Units %(range)s are %(status)s and cannot move.")
+                % {"range": serial_range, "status": block.get_status_display()},
+                code="units_not_transferable",
+                field="serial_range",
+                details={"block": block.pk, "status": block.status},
+            )
+        if for_transfer and not _transferable(mechanism, block):
+            raise Conflict(
+                _("%(mechanism)s may be transferred %(limit)s time(s); these units have been.")
+                % {"mechanism": mechanism.code, "limit": mechanism.max_transfers},
+                code="transfer_limit_reached",
+                field="serial_range",
+            )
+        take = serial_numbers.SerialRange(block.serials.lower, block.serials.upper).intersection(
+            wanted
+        )
+        covered += take.length
+        pieces.append(Piece(block, take))
+    if covered != wanted.length:
+        raise Conflict(
+            _("Account %(account)s does not hold all of %(range)s.")
+            % {"account": account.number, "range": serial_range},
+            code="units_not_held",
+            field="serial_range",
+        )
+    return pieces
+
+
+def _select(
+    *, account: HoldingAccount, mechanism: Mechanism, quantity: Any, serial_range: Any,
+    for_transfer: bool,
+) -> list[Piece]:
+    if (quantity is None) == (serial_range is None):
+        raise DomainError(_("Give either a quantity or a serial range, not both or neither."),
+                          field="quantity")
+    if quantity is not None:
+        return _pieces_by_quantity(account=account, mechanism=mechanism,
+                                   quantity=_quantity(quantity), for_transfer=for_transfer)
+    return _pieces_by_range(account=account, mechanism=mechanism, serial_range=serial_range,
+                            for_transfer=for_transfer)
+
+
+_COPIED_FIELDS = ("claim_id", "mechanism_id", "stream_id", "account_id", "vintage", "status",
+                  "transfer_count", "expires_at", "retirement_id", "cancellation_id")
+
+
+def _carve(block: Block, take: serial_numbers.SerialRange, **changes: Any) -> Block:
+    """Apply ``changes`` to the units ``take`` of a locked block, splitting it if needed.
+
+    The original row keeps the first remaining part; other parts become new rows. Ranges never
+    overlap at any moment, so the exclusion constraint holds throughout.
+    """
+    whole = serial_numbers.SerialRange(block.serials.lower, block.serials.upper)
+    if take == whole:
+        for name, value in changes.items():
+            setattr(block, name, value)
+        block.save(update_fields=[name.removesuffix("_id") for name in changes])
+        return block
+    remainders = [
+        part
+        for part in (
+            serial_numbers.SerialRange(whole.lower, take.lower) if take.lower > whole.lower
+            else None,
+            serial_numbers.SerialRange(take.upper, whole.upper) if take.upper < whole.upper
+            else None,
+        )
+        if part is not None
+    ]
+    attributes = {name: getattr(block, name) for name in _COPIED_FIELDS}
+    block.serials = NumericRange(remainders[0].lower, remainders[0].upper, "[)")
+    block.quantity = remainders[0].length
+    block.save(update_fields=["serials", "quantity"])
+    new_blocks = [
+        Block(**attributes, serials=NumericRange(part.lower, part.upper, "[)"),
+              quantity=part.length)
+        for part in remainders[1:]
+    ]
+    moved = Block(**{**attributes, **changes}, serials=NumericRange(take.lower, take.upper, "[)"),
+                  quantity=take.length)
+    Block.objects.bulk_create([*new_blocks, moved])
+    return moved
+
+
+def _ranges_payload(pieces: Sequence[Piece]) -> list[dict[str, Any]]:
+    described = []
+    for piece in pieces:
+        project = piece.block.stream.project
+        described.append({
+            "block": piece.block.pk,
+            "claim": piece.block.claim_id,
+            "stream": piece.block.stream_id,
+            "range": [piece.take.lower, piece.take.upper],
+            "serials": piece.take.format(project.country, project.code,
+                                         piece.block.stream.unit_kind, piece.block.vintage),
+        })
+    return described
+
+
+def block_transfer(
+    *,
+    actor: User,
+    source_account: HoldingAccount | str,
+    target_account: HoldingAccount | str,
+    mechanism: Mechanism | str,
+    quantity: int | None = None,
+    serial_range: str | None = None,
+    idempotency_key: str | None = None,
+) -> Transfer:
+    """Move units of one mechanism between two accounts, by quantity (serial order) or range.
+
+    Refuses: another organisation's account, frozen or closed accounts on either side, fewer
+    active units than asked, retired / cancelled / expired / frozen units, and units that have
+    reached the mechanism's transfer limit (a GEC may be traded once). All or nothing.
+    A repeated ``idempotency_key`` of the same actor returns the first transfer unchanged.
+    """
+    mechanism = mechanism_resolve(mechanism)
+    source = account_resolve(source_account, field="source_account")
+    target = account_resolve(target_account, field="target_account")
+    require_account_operator(actor, source)
+    if source.pk == target.pk:
+        raise DomainError(_("Source and target accounts are the same."), code="same_account",
+                          field="target_account")
+    if idempotency_key:
+        earlier = Transfer.objects.filter(actor=actor, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
+    try:
+        with transaction.atomic():
+            locked_accounts = _lock_accounts(source, target)
+            _require_active(locked_accounts[source.pk], field="source_account")
+            _require_active(locked_accounts[target.pk], field="target_account")
+            pieces = _select(account=source, mechanism=mechanism, quantity=quantity,
+                             serial_range=serial_range, for_transfer=True)
+            moved_quantity = sum(piece.take.length for piece in pieces)
+            ranges = _ranges_payload(pieces)
+            transfer = Transfer.objects.create(
+                mechanism=mechanism,
+                source_account=source,
+                target_account=target,
+                quantity=moved_quantity,
+                serial_ranges=[[item["stream"], *item["range"]] for item in ranges],
+                actor=actor,
+                idempotency_key=idempotency_key or None,
+            )
+            for piece in pieces:
+                _carve(piece.block, piece.take, account_id=target.pk,
+                       transfer_count=piece.block.transfer_count + 1)
+            record_event(
+                kind=LedgerEvent.Kind.UNITS_TRANSFERRED,
+                actor=actor,
+                subjects=[f"transfer:{transfer.pk}", f"account:{source.pk}",
+                          f"account:{target.pk}"],
+                payload={
+                    "transfer": str(transfer.public_id),
+                    "mechanism": mechanism.code,
+                    "from": source.number,
+                    "to": target.number,
+                    "quantity": moved_quantity,
+                    "ranges": ranges,
+                },
+            )
+    except IntegrityError:
+        if idempotency_key:
+            earlier = Transfer.objects.filter(actor=actor, idempotency_key=idempotency_key).first()
+            if earlier is not None:
+                return earlier
+        raise
+    return transfer
+
+
+RETIREMENT_PURPOSES = Retirement.Purpose.values
+
+
+def block_retire(
+    *,
+    actor: User,
+    account: HoldingAccount | str,
+    mechanism: Mechanism | str,
+    beneficiary_name: str,
+    purpose: str,
+    claim_period_start: dt.date,
+    claim_period_end: dt.date,
+    location: str,
+    reporting_year: int,
+    quantity: int | None = None,
+    serial_range: str | None = None,
+    beneficiary_organisation: str = "",
+) -> Retirement:
+    """Retire units for one beneficiary, purpose, claim period and location; final (R12).
+
+    Retired blocks can never change again (trigger); the retirement row itself is immutable.
+    """
+    mechanism = mechanism_resolve(mechanism)
+    account = account_resolve(account, field="account")
+    require_account_operator(actor, account)
+    if not (beneficiary_name or "").strip():
+        raise DomainError(_("A retirement needs a beneficiary."), field="beneficiary_name")
+    if purpose not in RETIREMENT_PURPOSES:
+        raise DomainError(_("Unknown purpose %(purpose)s.") % {"purpose": purpose},
+                          field="purpose")
+    for field, day in (("claim_period_start", claim_period_start),
+                       ("claim_period_end", claim_period_end)):
+        if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+            raise DomainError(_("Give the claim period as dates."), field=field)
+    if claim_period_end < claim_period_start:
+        raise DomainError(_("The claim period must end after it starts."),
+                          code="invalid_period", field="claim_period_end")
+    location = validate_subdivision(location, field="location")
+    this_year = timezone.now().year
+    if isinstance(reporting_year, bool) or not isinstance(reporting_year, int) or not (
+        2000 <= reporting_year <= this_year + 1
+    ):
+        raise DomainError(_("Reporting year %(year)s is not plausible.")
+                          % {"year": reporting_year}, field="reporting_year")
+    with transaction.atomic():
+        locked_accounts = _lock_accounts(account)
+        _require_active(locked_accounts[account.pk], field="account")
+        pieces = _select(account=account, mechanism=mechanism, quantity=quantity,
+                         serial_range=serial_range, for_transfer=False)
+        retired_quantity = sum(piece.take.length for piece in pieces)
+        retirement = Retirement.objects.create(
+            mechanism=mechanism,
+            account=account,
+            quantity=retired_quantity,
+            beneficiary_name=beneficiary_name.strip(),
+            beneficiary_organisation=beneficiary_organisation.strip(),
+            purpose=purpose,
+            claim_period_start=claim_period_start,
+            claim_period_end=claim_period_end,
+            location=location,
+            reporting_year=reporting_year,
+            actor=actor,
+        )
+        for piece in pieces:
+            _carve(piece.block, piece.take, status=Block.Status.RETIRED,
+                   retirement_id=retirement.pk)
+        record_event(
+            kind=LedgerEvent.Kind.UNITS_RETIRED,
+            actor=actor,
+            subjects=[f"retirement:{retirement.pk}", f"account:{account.pk}"],
+            payload={
+                "retirement": str(retirement.public_id),
+                "mechanism": mechanism.code,
+                "account": account.number,
+                "quantity": retired_quantity,
+                "beneficiary": retirement.beneficiary_name,
+                "beneficiary_organisation": retirement.beneficiary_organisation,
+                "purpose": purpose,
+                "claim_period": [claim_period_start, claim_period_end],
+                "location": location,
+                "reporting_year": reporting_year,
+                "ranges": _ranges_payload(pieces),
+            },
+        )
+    return retirement
+
+
+def block_cancel(
+    *,
+    actor: User,
+    account: HoldingAccount | str,
+    mechanism: Mechanism | str,
+    reason: str,
+    quantity: int | None = None,
+    serial_range: str | None = None,
+) -> Cancellation:
+    """Take active units out of circulation without a beneficiary; final."""
+    mechanism = mechanism_resolve(mechanism)
+    account = account_resolve(account, field="account")
+    require_account_operator(actor, account)
+    if not (reason or "").strip():
+        raise DomainError(_("A reason is required."), code="reason_required", field="reason")
+    with transaction.atomic():
+        locked_accounts = _lock_accounts(account)
+        _require_active(locked_accounts[account.pk], field="account")
+        pieces = _select(account=account, mechanism=mechanism, quantity=quantity,
+                         serial_range=serial_range, for_transfer=False)
+        cancelled_quantity = sum(piece.take.length for piece in pieces)
+        cancellation = Cancellation.objects.create(
+            mechanism=mechanism, account=account, quantity=cancelled_quantity,
+            reason=reason.strip(), actor=actor,
+        )
+        for piece in pieces:
+            _carve(piece.block, piece.take, status=Block.Status.CANCELLED,
+                   cancellation_id=cancellation.pk)
+        record_event(
+            kind=LedgerEvent.Kind.UNITS_CANCELLED,
+            actor=actor,
+            subjects=[f"cancellation:{cancellation.pk}", f"account:{account.pk}"],
+            payload={
+                "cancellation": str(cancellation.public_id),
+                "mechanism": mechanism.code,
+                "account": account.number,
+                "quantity": cancelled_quantity,
+                "reason": cancellation.reason,
+                "ranges": _ranges_payload(pieces),
+            },
+        )
+    return cancellation
+
+
+_BLOCK_TRANSITIONS = {("active", "frozen"), ("frozen", "active")}
+
+
+def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> Block:
+    """Freeze or unfreeze a whole block (administrators), as a compare-and-set update."""
+    require_administrator(actor, "freeze or unfreeze units")
+    if not (reason or "").strip():
+        raise DomainError(_("A reason is required."), code="reason_required", field="reason")
+    with transaction.atomic():
+        current = Block.objects.select_for_update(of=("self",)).get(pk=block.pk)
+        if (current.status, status) not in _BLOCK_TRANSITIONS:
+            raise Conflict(
+                _("Block %(block)s is %(current)s and cannot become %(status)s.")
+                % {"block": current.pk, "current": current.status, "status": status},
+                code="invalid_status_change",
+                field="status",
+            )
+        Block.objects.filter(pk=current.pk, status=current.status).update(status=status)
+        record_event(
+            kind=LedgerEvent.Kind.BLOCK_STATUS,
+            actor=actor,
+            subjects=[f"block:{current.pk}", f"claim:{current.claim_id}",
+                      f"account:{current.account_id}"],
+            payload={"block": current.pk, "range": [current.serials.lower, current.serials.upper],
+                     "from": current.status, "to": status, "reason": reason},
+        )
+    block.refresh_from_db()
+    return block
+
+
+def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
+    """Revoke a claim (administrators, with a reason): all its units are cancelled and its
+    serials become free for a correct claim.
+
+    Refused if any of its units are retired: a retirement is final. A derived claim and the
+    source claim it consumed are revoked together.
+    """
+    require_administrator(actor, "revoke issuances")
+    if not (reason or "").strip():
+        raise DomainError(_("A reason is required."), code="reason_required", field="reason")
+    with transaction.atomic():
+        bearing = UnitClaim.objects.select_related("source_claim").get(pk=claim.pk)
+        if bearing.role == UnitClaim.Role.SOURCE:
+            bearing = bearing.derived_claim
+        claims = [bearing] + ([bearing.source_claim] if bearing.source_claim_id else [])
+        locked_claims = list(
+            UnitClaim.objects.select_for_update(of=("self",))
+            .filter(pk__in=[item.pk for item in claims])
+            .order_by("pk")
+        )
+        if any(item.status != UnitClaim.Status.LIVE for item in locked_claims):
+            raise Conflict(_("Claim %(claim)s is already revoked.") % {"claim": bearing.pk},
+                           code="already_revoked", field="claim")
+        blocks = list(
+            Block.objects.select_for_update(of=("self",)).filter(claim=bearing).order_by("pk")
+        )
+        retired = [block for block in blocks if block.status == Block.Status.RETIRED]
+        if retired:
+            raise Conflict(
+                _("Claim %(claim)s cannot be revoked: %(count)s of its units are retired.")
+                % {"claim": bearing.pk, "count": sum(block.quantity for block in retired)},
+                code="units_retired",
+                field="claim",
+                details={"retired_blocks": [block.pk for block in retired]},
+            )
+        live_blocks = [block for block in blocks
+                       if block.status in (Block.Status.ACTIVE, Block.Status.FROZEN)]
+        cancellation = None
+        if live_blocks:
+            cancellation = Cancellation.objects.create(
+                mechanism_id=bearing.mechanism_id, claim=bearing,
+                quantity=sum(block.quantity for block in live_blocks),
+                reason=reason.strip(), actor=actor,
+            )
+            Block.objects.filter(pk__in=[block.pk for block in live_blocks]).update(
+                status=Block.Status.CANCELLED, cancellation=cancellation
+            )
+        now = timezone.now()
+        UnitClaim.objects.filter(pk__in=[item.pk for item in claims]).update(
+            status=UnitClaim.Status.REVOKED, revoked_at=now, revocation_reason=reason.strip()
+        )
+        record_event(
+            kind=LedgerEvent.Kind.CLAIM_REVOKED,
+            actor=actor,
+            subjects=[f"claim:{item.pk}" for item in claims],
+            payload={
+                "claim": bearing.pk,
+                "claims": [item.pk for item in claims],
+                "mechanism": bearing.mechanism.code,
+                "reason": reason.strip(),
+                "cancelled_quantity": cancellation.quantity if cancellation else 0,
+            },
+        )
+    bearing.refresh_from_db()
+    return bearing
+
+
+def units_expire(*, now: dt.datetime | None = None, batch_size: int = 10_000) -> int:
+    """Expire active and frozen units past their mechanism's validity; returns the count.
+
+    Runs in batches, each one transaction with one ledger event; idempotent (a second run finds
+    nothing), so the periodic task can be killed and re-run without harm.
+    """
+    moment = now or timezone.now()
+    expired_units = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Block.objects.select_for_update(of=("self",), skip_locked=True)
+                .filter(status__in=(Block.Status.ACTIVE, Block.Status.FROZEN),
+                        expires_at__lte=moment)
+                .order_by("pk")
+                .values_list("pk", "quantity")[:batch_size]
+            )
+            if not due:
+                return expired_units
+            block_ids = [block_id for block_id, _quantity in due]
+            Block.objects.filter(pk__in=block_ids).update(status=Block.Status.EXPIRED)
+            batch_units = sum(quantity for _block_id, quantity in due)
+            expired_units += batch_units
+            record_event(
+                kind=LedgerEvent.Kind.UNITS_EXPIRED,
+                actor=None,
+                subjects=[f"block:{block_id}" for block_id in block_ids[:1000]],
+                payload={"as_of": moment, "blocks": block_ids, "quantity": batch_units},
+            )
