@@ -127,6 +127,16 @@ def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.
     else:
         if record.serials.upper - cursor_at < quantity:
             free += max(0, record.serials.upper - cursor_at)
+            if free == 0:
+                # Every unit is held already: this is a second claim on them, name the first.
+                holder = live_claim_overlapping(stream_id=record.stream_id,
+                                                lower=record.serials.lower,
+                                                upper=record.serials.upper)
+                raise DoubleClaim.naming(
+                    holder,
+                    max(holder.serials.lower, record.serials.lower),
+                    min(holder.serials.upper, record.serials.upper),
+                )
             raise Conflict(
                 _(
                     "Production record %(record)s has no %(quantity)s contiguous unclaimed units "

@@ -1,0 +1,123 @@
+"""Named personas and shared fixtures.
+
+The personas: an administrator, an issuer (GEC and I-REC), a second issuer (CCER, VCU), a project
+owner (a wind farm and an energy-saving retrofit), a buyer, an auditor and an outsider.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from accounts.models import Organisation, User
+from registry.models import Mechanism
+from registry.services import production_record_create, project_register
+from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def month(year: int, month_number: int) -> tuple[dt.datetime, dt.datetime]:
+    """A calendar month in Shanghai local time, as aware datetimes."""
+    start = dt.datetime(year, month_number, 1, tzinfo=SHANGHAI)
+    end = dt.datetime(year + month_number // 12, month_number % 12 + 1, 1, tzinfo=SHANGHAI)
+    return start, end
+
+
+@pytest.fixture
+def administrator(db):
+    return UserFactory(username="admin", organisation=None, role=User.Role.ADMINISTRATOR,
+                       is_staff=True)
+
+
+@pytest.fixture
+def issuer(db):
+    body = OrganisationFactory(code="gec-centre", name="Green certificate centre",
+                               kind=Organisation.Kind.ISSUING_BODY)
+    for code in ("GEC", "IREC"):
+        Mechanism.objects.get(code=code).issuing_bodies.add(body)
+    return UserFactory(username="issuer", organisation=body, role=User.Role.ISSUER)
+
+
+@pytest.fixture
+def second_issuer(db):
+    body = OrganisationFactory(code="carbon-registry", name="Carbon registry",
+                               kind=Organisation.Kind.ISSUING_BODY)
+    for code in ("CCER", "VCU", "EUR"):
+        Mechanism.objects.get(code=code).issuing_bodies.add(body)
+    return UserFactory(username="second_issuer", organisation=body, role=User.Role.ISSUER)
+
+
+@pytest.fixture
+def project_owner(db):
+    owner = OrganisationFactory(code="windco", name="Wind Co",
+                                kind=Organisation.Kind.PROJECT_OWNER)
+    return UserFactory(username="owner", organisation=owner, role=User.Role.PROJECT_OWNER)
+
+
+@pytest.fixture
+def buyer(db):
+    company = OrganisationFactory(code="buyer-co", name="Buyer Co", kind=Organisation.Kind.TRADER)
+    return UserFactory(username="buyer", organisation=company, role=User.Role.HOLDER)
+
+
+@pytest.fixture
+def auditor(db):
+    firm = OrganisationFactory(code="audit-firm", name="Audit Firm",
+                               kind=Organisation.Kind.AUDITOR)
+    return UserFactory(username="auditor", organisation=firm, role=User.Role.AUDITOR)
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="outsider", organisation=None, role=User.Role.PUBLIC)
+
+
+@pytest.fixture
+def owner_account(project_owner):
+    return HoldingAccountFactory(organisation=project_owner.organisation, number="CN-00000001",
+                                 name="Wind Co trading account")
+
+
+@pytest.fixture
+def buyer_account(buyer):
+    return HoldingAccountFactory(organisation=buyer.organisation, number="CN-00000002",
+                                 name="Buyer Co account")
+
+
+@pytest.fixture
+def wind_farm(administrator, project_owner):
+    return project_register(
+        actor=administrator,
+        owner=project_owner.organisation,
+        name="Bayan wind farm",
+        province="CN-NM",
+        technology="wind",
+        capacity_mw=Decimal("100"),
+        commissioning_date=dt.date(2020, 6, 1),
+        grid_region="North",
+    )
+
+
+@pytest.fixture
+def retrofit(administrator, project_owner):
+    return project_register(
+        actor=administrator,
+        owner=project_owner.organisation,
+        name="Boiler retrofit",
+        province="CN-ZJ",
+        technology="energy_saving",
+    )
+
+
+@pytest.fixture
+def march_record(wind_farm, issuer):
+    """1,000.4 MWh for March 2025 (Shanghai time): serials 1..1000, 0.4 carried."""
+    start, end = month(2025, 3)
+    return production_record_create(
+        actor=issuer, project=wind_farm, unit_kind="E", period_start=start, period_end=end,
+        quantity=Decimal("1000.4"),
+    )
