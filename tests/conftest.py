@@ -7,6 +7,7 @@ owner (a wind farm and an energy-saving retrofit), a buyer, an auditor and an ou
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,14 @@ from registry.services import production_record_create, project_register
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+RETIREMENT_DEFAULTS = {
+    "beneficiary_name": "Hebei Green Steel Co.",
+    "purpose": "scope2_electricity",
+    "claim_period_start": dt.date(2025, 3, 1),
+    "claim_period_end": dt.date(2025, 3, 31),
+    "location": "CN-HE",
+    "reporting_year": 2025,
+}
 
 
 def month(year: int, month_number: int) -> tuple[dt.datetime, dt.datetime]:
@@ -25,6 +34,30 @@ def month(year: int, month_number: int) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime(year, month_number, 1, tzinfo=SHANGHAI)
     end = dt.datetime(year + month_number // 12, month_number % 12 + 1, 1, tzinfo=SHANGHAI)
     return start, end
+
+
+def ensure_mechanisms() -> None:
+    """Re-seed the mechanisms after a transactional test flushed the tables (the data migration
+    put them there only once)."""
+    if Mechanism.objects.exists():
+        return
+    from django.apps import apps
+
+    seed_migration = importlib.import_module("registry.migrations.0002_seed_mechanisms")
+    seed_migration.seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _mechanisms_present(request):
+    if {"db", "transactional_db"} & set(request.fixturenames) or request.node.get_closest_marker(
+        "django_db"
+    ):
+        marker = request.node.get_closest_marker("django_db")
+        transactional = "transactional_db" in request.fixturenames or (
+            marker is not None and marker.kwargs.get("transaction")
+        )
+        request.getfixturevalue("transactional_db" if transactional else "db")
+        ensure_mechanisms()
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def _pieces_by_range(
         if block.status != Block.Status.ACTIVE:
             raise Conflict(
                 _("Units %(range)s are %(status)s and cannot move.")
-                % {"range": serial_range, "status": block.get_status_display()},
+                % {"range": serial_range, "status": str(block.get_status_display()).lower()},
                 code="units_not_transferable",
                 field="serial_range",
                 details={"block": block.pk, "status": block.status},
