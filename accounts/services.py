@@ -37,9 +37,7 @@ def organisation_create(
     return organisation
 
 
-def holding_account_open(
-    *, actor: User, organisation: Organisation, name: str
-) -> HoldingAccount:
+def holding_account_open(*, actor: User, organisation: Organisation, name: str) -> HoldingAccount:
     """Open an active account for an organisation with the next account number."""
     if not actor.is_registry_administrator and actor.organisation_id != organisation.pk:
         require_administrator(actor, "open accounts for another organisation")

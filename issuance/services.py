@@ -44,8 +44,10 @@ MAX_CONVERSION_FACTOR = Decimal("10")
 def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
-    return moment.replace(year=year, month=month, day=1) if moment.day > 28 else moment.replace(
-        year=year, month=month
+    return (
+        moment.replace(year=year, month=month, day=1)
+        if moment.day > 28
+        else moment.replace(year=year, month=month)
     )
 
 
@@ -89,8 +91,9 @@ def _requested_range(
             )
         serial_range = parsed.serial_range
     if not isinstance(serial_range, serial_numbers.SerialRange):
-        raise DomainError(_("Malformed serial range."), code="malformed_serial",
-                          field="serial_range")
+        raise DomainError(
+            _("Malformed serial range."), code="malformed_serial", field="serial_range"
+        )
     if record.serials is None or not (
         record.serials.lower <= serial_range.lower and serial_range.upper <= record.serials.upper
     ):
@@ -106,8 +109,11 @@ def _requested_range(
 def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.SerialRange:
     """The first gap of the record's serials, in serial order, that fits ``quantity`` units."""
     if record.serials is None:
-        raise Conflict(_("The production record has no whole units."),
-                       code="insufficient_unclaimed_units", field="quantity")
+        raise Conflict(
+            _("The production record has no whole units."),
+            code="insufficient_unclaimed_units",
+            field="quantity",
+        )
     cursor_at = record.serials.lower
     claimed = (
         UnitClaim.objects.filter(
@@ -129,9 +135,11 @@ def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.
             free += max(0, record.serials.upper - cursor_at)
             if free == 0:
                 # Every unit is held already: this is a second claim on them, name the first.
-                holder = live_claim_overlapping(stream_id=record.stream_id,
-                                                lower=record.serials.lower,
-                                                upper=record.serials.upper)
+                holder = live_claim_overlapping(
+                    stream_id=record.stream_id,
+                    lower=record.serials.lower,
+                    upper=record.serials.upper,
+                )
                 raise DoubleClaim.naming(
                     holder,
                     max(holder.serials.lower, record.serials.lower),
@@ -151,17 +159,22 @@ def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.
 
 
 def _conversion_factor(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float) or value is None:
-        raise DomainError(_("A derived issuance needs a decimal conversion factor."),
-                          code="conversion_factor_required", field="conversion_factor")
+    if isinstance(value, (bool, float)) or value is None:
+        raise DomainError(
+            _("A derived issuance needs a decimal conversion factor."),
+            code="conversion_factor_required",
+            field="conversion_factor",
+        )
     try:
         factor = Decimal(str(value))
     except InvalidOperation:
-        raise DomainError(_("The conversion factor is not a number."),
-                          field="conversion_factor") from None
+        raise DomainError(
+            _("The conversion factor is not a number."), field="conversion_factor"
+        ) from None
     if not factor.is_finite() or factor <= 0 or factor > MAX_CONVERSION_FACTOR:
-        raise DomainError(_("The conversion factor must be above 0 and at most 10."),
-                          field="conversion_factor")
+        raise DomainError(
+            _("The conversion factor must be above 0 and at most 10."), field="conversion_factor"
+        )
     return factor
 
 
@@ -225,9 +238,7 @@ def unit_claim_issue(
     mechanism = mechanism_resolve(mechanism)
     account = account_resolve(account, field="account")
     require_issuer_of(actor, mechanism)
-    record = ProductionRecord.objects.select_related("stream__project").get(
-        pk=production_record.pk
-    )
+    record = ProductionRecord.objects.select_related("stream__project").get(pk=production_record.pk)
     attempted = {
         "mechanism": mechanism.code,
         "record": record.pk,
@@ -247,8 +258,9 @@ def unit_claim_issue(
             conversion_source=conversion_source,
         )
     except DoubleClaim as refusal:
-        record_refusal(actor=actor, operation="unit_claim_issue", error=refusal,
-                       attempted=attempted)
+        record_refusal(
+            actor=actor, operation="unit_claim_issue", error=refusal, attempted=attempted
+        )
         raise
 
 
@@ -266,11 +278,17 @@ def _issue(
     stream = record.stream
     project = stream.project
     if mechanism.kind != Mechanism.Kind.CERTIFICATE:
-        raise DomainError(_("Allowances are allocated, not issued from production."),
-                          code="mechanism_not_issuable", field="mechanism")
+        raise DomainError(
+            _("Allowances are allocated, not issued from production."),
+            code="mechanism_not_issuable",
+            field="mechanism",
+        )
     if project.status != Project.Status.APPROVED:
-        raise Conflict(_("Project %(project)s is not approved.") % {"project": project.code},
-                       code="project_not_approved", field="production_record")
+        raise Conflict(
+            _("Project %(project)s is not approved.") % {"project": project.code},
+            code="project_not_approved",
+            field="production_record",
+        )
     if account.status != HoldingAccount.Status.ACTIVE:
         raise Conflict(
             _("Account %(account)s is %(status)s.")
@@ -293,8 +311,9 @@ def _issue(
             )
         factor = _conversion_factor(conversion_factor)
     elif conversion_factor is not None:
-        raise DomainError(_("A conversion factor applies only to derived units."),
-                          field="conversion_factor")
+        raise DomainError(
+            _("A conversion factor applies only to derived units."), field="conversion_factor"
+        )
     quantity, requested = _requested_range(record, quantity=quantity, serial_range=serial_range)
     declaration = None
     if mechanism.requires_declaration:
@@ -409,8 +428,9 @@ def issuance_payload(
             "range": [source_claim.serials.lower, source_claim.serials.upper],
             "serials": serial_numbers.SerialRange(
                 source_claim.serials.lower, source_claim.serials.upper
-            ).format(project.country, project.code, source_claim.stream.unit_kind,
-                     source_claim.vintage),
+            ).format(
+                project.country, project.code, source_claim.stream.unit_kind, source_claim.vintage
+            ),
             "factor": claim.conversion_factor,
             "factor_source": claim.conversion_source,
         }

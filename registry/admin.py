@@ -29,8 +29,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Mechanism)
 class MechanismAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "unit_kind", "kind", "validity_months", "max_transfers",
-                    "requires_declaration")
+    list_display = (
+        "code",
+        "name",
+        "unit_kind",
+        "kind",
+        "validity_months",
+        "max_transfers",
+        "requires_declaration",
+    )
     filter_horizontal = ("issuing_bodies",)
 
 
@@ -57,8 +64,17 @@ class ProductionRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(UnitClaim)
 class UnitClaimAdmin(ReadOnlyAdmin):
-    list_display = ("id", "mechanism", "stream", "serials", "quantity", "role", "status",
-                    "account", "issued_at")
+    list_display = (
+        "id",
+        "mechanism",
+        "stream",
+        "serials",
+        "quantity",
+        "role",
+        "status",
+        "account",
+        "issued_at",
+    )
     list_filter = ("mechanism", "status", "role")
     list_select_related = ("mechanism", "stream__project", "account")
 

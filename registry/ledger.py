@@ -49,7 +49,11 @@ def sha256_hex(text: str) -> str:
 
 
 def event_hash(
-    *, kind: str, actor_id: int | None, occurred_at: dt.datetime, subjects: list[str],
+    *,
+    kind: str,
+    actor_id: int | None,
+    occurred_at: dt.datetime,
+    subjects: list[str],
     payload: Any,
 ) -> str:
     """SHA-256 of the canonical JSON of everything an event states."""
@@ -126,8 +130,15 @@ def merkle_root(leaf_hashes: Iterable[str]) -> str:
 
 
 def checkpoint_hash(
-    *, sequence: int, xid_from: int, xid_to: int, event_count: int, last_event_id: int | None,
-    merkle_root: str, previous_hash: str, sealed_at: dt.datetime,
+    *,
+    sequence: int,
+    xid_from: int,
+    xid_to: int,
+    event_count: int,
+    last_event_id: int | None,
+    merkle_root: str,
+    previous_hash: str,
+    sealed_at: dt.datetime,
 ) -> str:
     return sha256_hex(
         canonical_json(
@@ -214,19 +225,25 @@ def verify() -> VerificationResult:
     events_checked = 0
     rows = (
         LedgerEvent.objects.order_by("id")
-        .values_list("id", "kind", "actor_id", "occurred_at", "subjects", "payload", "event_hash",
-                     "txid")
+        .values_list(
+            "id", "kind", "actor_id", "occurred_at", "subjects", "payload", "event_hash", "txid"
+        )
         .iterator(chunk_size=20_000)
     )
     for event_id, kind, actor_id, occurred_at, subjects, payload, stored_hash, txid in rows:
         events_checked += 1
         recomputed = event_hash(
-            kind=kind, actor_id=actor_id, occurred_at=occurred_at, subjects=subjects,
+            kind=kind,
+            actor_id=actor_id,
+            occurred_at=occurred_at,
+            subjects=subjects,
             payload=payload,
         )
         if recomputed != stored_hash:
             return VerificationResult(
-                False, events_checked, 0,
+                False,
+                events_checked,
+                0,
                 f"ledger event {event_id} was altered: stored hash {stored_hash}, "
                 f"recomputed {recomputed}",
             )
@@ -246,19 +263,25 @@ def verify() -> VerificationResult:
             )
         if checkpoint.previous_hash != expected_previous:
             return VerificationResult(
-                False, events_checked, checkpoints_checked,
+                False,
+                events_checked,
+                checkpoints_checked,
                 f"{label} does not chain to the checkpoint before it",
             )
         if checkpoint.xid_from != expected_xid_from:
             return VerificationResult(
-                False, events_checked, checkpoints_checked,
+                False,
+                events_checked,
+                checkpoints_checked,
                 f"{label} leaves a gap in the transactions it seals",
             )
         ids_and_hashes = list(_event_hashes_between(checkpoint.xid_from, checkpoint.xid_to))
         root = merkle_root(event_hash for _, event_hash in ids_and_hashes)
         if len(ids_and_hashes) != checkpoint.event_count or root != checkpoint.merkle_root:
             return VerificationResult(
-                False, events_checked, checkpoints_checked,
+                False,
+                events_checked,
+                checkpoints_checked,
                 f"{label}: its events no longer match its Merkle root "
                 f"({len(ids_and_hashes)} events now, {checkpoint.event_count} sealed)",
             )

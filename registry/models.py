@@ -190,9 +190,7 @@ class ProductionRecord(models.Model):
     period = DateTimeRangeField(_("period"))
     quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6)
     carried_in = models.DecimalField(_("carried in"), max_digits=20, decimal_places=6, default=0)
-    carried_out = models.DecimalField(
-        _("carried out"), max_digits=20, decimal_places=6, default=0
-    )
+    carried_out = models.DecimalField(_("carried out"), max_digits=20, decimal_places=6, default=0)
     units = models.BigIntegerField(_("whole units"))
     serials = BigIntegerRangeField(_("serial range"), null=True, blank=True)
     vintage = models.PositiveIntegerField(_("vintage (YYYYMM)"))

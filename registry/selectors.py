@@ -46,7 +46,9 @@ def live_claim_overlapping(*, stream_id: int, lower: int, upper: int) -> UnitCla
     """The first live claim (by serial) holding any unit of [lower, upper) on the stream."""
     return (
         UnitClaim.objects.filter(
-            stream_id=stream_id, status=UnitClaim.Status.LIVE, serials__overlap=NumericRange(lower, upper, "[)")
+            stream_id=stream_id,
+            status=UnitClaim.Status.LIVE,
+            serials__overlap=NumericRange(lower, upper, "[)"),
         )
         .select_related("mechanism", "stream__project", "account__organisation")
         .order_by("serials")

@@ -39,10 +39,40 @@ from registry.models import (
 
 PROJECT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud safely
 ISO_3166_2_CN = {
-    "CN-AH", "CN-BJ", "CN-CQ", "CN-FJ", "CN-GD", "CN-GS", "CN-GX", "CN-GZ", "CN-HA", "CN-HB",
-    "CN-HE", "CN-HI", "CN-HK", "CN-HL", "CN-HN", "CN-JL", "CN-JS", "CN-JX", "CN-LN", "CN-MO",
-    "CN-NM", "CN-NX", "CN-QH", "CN-SC", "CN-SD", "CN-SH", "CN-SN", "CN-SX", "CN-TJ", "CN-TW",
-    "CN-XJ", "CN-XZ", "CN-YN", "CN-ZJ",
+    "CN-AH",
+    "CN-BJ",
+    "CN-CQ",
+    "CN-FJ",
+    "CN-GD",
+    "CN-GS",
+    "CN-GX",
+    "CN-GZ",
+    "CN-HA",
+    "CN-HB",
+    "CN-HE",
+    "CN-HI",
+    "CN-HK",
+    "CN-HL",
+    "CN-HN",
+    "CN-JL",
+    "CN-JS",
+    "CN-JX",
+    "CN-LN",
+    "CN-MO",
+    "CN-NM",
+    "CN-NX",
+    "CN-QH",
+    "CN-SC",
+    "CN-SD",
+    "CN-SH",
+    "CN-SN",
+    "CN-SX",
+    "CN-TJ",
+    "CN-TW",
+    "CN-XJ",
+    "CN-XZ",
+    "CN-YN",
+    "CN-ZJ",
 }
 
 
@@ -152,8 +182,9 @@ def project_set_status(*, actor: User, project: Project, status: str, reason: st
     """Approve or reject a pending project (administrators only), as a compare-and-set."""
     require_administrator(actor, "approve or reject projects")
     if status not in (Project.Status.APPROVED, Project.Status.REJECTED):
-        raise DomainError(_("Unknown project status %(status)s.") % {"status": status},
-                          field="status")
+        raise DomainError(
+            _("Unknown project status %(status)s.") % {"status": status}, field="status"
+        )
     with transaction.atomic():
         changed = Project.objects.filter(pk=project.pk, status=Project.Status.PENDING).update(
             status=status
@@ -182,7 +213,7 @@ def vintage_of(moment: dt.datetime, time_zone: str) -> int:
 
 
 def _as_quantity(value: Any, *, field: str) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         # Floats cannot state metered quantities exactly; bools are not numbers here.
         raise DomainError(_("Give quantities as decimals or integers."), field=field)
     try:
@@ -192,8 +223,11 @@ def _as_quantity(value: Any, *, field: str) -> Decimal:
     if not quantity.is_finite() or quantity < 0:
         raise DomainError(_("Quantity must be zero or more."), field=field)
     if quantity > settings.REGISTRY_MAX_RECORD_QUANTITY:
-        raise DomainError(_("Quantity %(value)s is absurdly large.") % {"value": value},
-                          code="implausible_quantity", field=field)
+        raise DomainError(
+            _("Quantity %(value)s is absurdly large.") % {"value": value},
+            code="implausible_quantity",
+            field=field,
+        )
     if quantity != quantity.quantize(Decimal("0.000001"), rounding=ROUND_DOWN):
         raise DomainError(_("Quantities have at most six decimals."), field=field)
     return quantity
@@ -232,8 +266,8 @@ def allocate_production(
     fraction. The exclusion constraints remain the guarantee if this code is ever bypassed.
     """
     advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
-    stream = Stream.objects.select_for_update(of=("self",)).select_related("project").get(
-        pk=stream.pk
+    stream = (
+        Stream.objects.select_for_update(of=("self",)).select_related("project").get(pk=stream.pk)
     )
     overlapping = (
         ProductionRecord.objects.filter(stream=stream, period__overlap=period)
@@ -304,9 +338,7 @@ def production_record_create(
     """
     require_project_operator(actor, project)
     if unit_kind not in UnitKind.values:
-        raise DomainError(
-            _("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind"
-        )
+        raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind")
     if project.status != Project.Status.APPROVED:
         raise Conflict(
             _("Project %(project)s is not approved.") % {"project": project.code},
@@ -383,8 +415,8 @@ DECLARATION_TEMPLATES = {
     "zh-hans": (
         "不重复计算声明（模板 {version}）。\n"
         "本人 {signer} 代表 {organisation} 声明：项目 {project}（{project_name}）的 {stream} "
-        "产出在 {start} 至 {end}（协调世界时）期间，除在本登记簿中记录的以外，未在且不会在任何其他机制"
-        "或登记簿中登记、签发或主张。\n"
+        "产出在 {start} 至 {end}（协调世界时）期间，"
+        "除在本登记簿中记录的以外，未在且不会在任何其他机制或登记簿中登记、签发或主张。\n"
         "本人所知的其他登记：{others}。"
     ),
 }
@@ -401,24 +433,21 @@ def declaration_sign(
     language: str = "en",
 ) -> Declaration:
     """The project owner signs the generated text; the exact text and its SHA-256 are stored."""
-    if not (
-        actor.role == User.Role.PROJECT_OWNER and actor.organisation_id == project.owner_id
-    ):
-        raise Forbidden(
-            _("Only the project owner may sign its declarations."), field="project"
-        )
+    if not (actor.role == User.Role.PROJECT_OWNER and actor.organisation_id == project.owner_id):
+        raise Forbidden(_("Only the project owner may sign its declarations."), field="project")
     if language not in DECLARATION_TEMPLATES:
-        raise DomainError(_("Unknown language %(language)s.") % {"language": language},
-                          field="language")
+        raise DomainError(
+            _("Unknown language %(language)s.") % {"language": language}, field="language"
+        )
     if unit_kind not in UnitKind.values:
-        raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind},
-                          field="unit_kind")
+        raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind")
     for field, moment in (("period_start", period_start), ("period_end", period_end)):
         if not isinstance(moment, dt.datetime) or timezone.is_naive(moment):
             raise DomainError(_("Give the period as time-zone aware date-times."), field=field)
     if period_end <= period_start:
-        raise DomainError(_("The period must end after it starts."), code="invalid_period",
-                          field="period_end")
+        raise DomainError(
+            _("The period must end after it starts."), code="invalid_period", field="period_end"
+        )
     others = other_registrations or []
     stream = Stream.objects.get(project=project, unit_kind=unit_kind)
     text = DECLARATION_TEMPLATES[language].format(
@@ -474,8 +503,11 @@ def declaration_revoke(*, actor: User, declaration: Declaration, reason: str) ->
             revoked_at=timezone.now()
         )
         if not changed:
-            raise Conflict(_("The declaration is already revoked."), code="already_revoked",
-                           field="declaration")
+            raise Conflict(
+                _("The declaration is already revoked."),
+                code="already_revoked",
+                field="declaration",
+            )
         record_event(
             kind=LedgerEvent.Kind.DECLARATION_REVOKED,
             actor=actor,

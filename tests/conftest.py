@@ -62,14 +62,16 @@ def _mechanisms_present(request):
 
 @pytest.fixture
 def administrator(db):
-    return UserFactory(username="admin", organisation=None, role=User.Role.ADMINISTRATOR,
-                       is_staff=True)
+    return UserFactory(
+        username="admin", organisation=None, role=User.Role.ADMINISTRATOR, is_staff=True
+    )
 
 
 @pytest.fixture
 def issuer(db):
-    body = OrganisationFactory(code="gec-centre", name="Green certificate centre",
-                               kind=Organisation.Kind.ISSUING_BODY)
+    body = OrganisationFactory(
+        code="gec-centre", name="Green certificate centre", kind=Organisation.Kind.ISSUING_BODY
+    )
     for code in ("GEC", "IREC"):
         Mechanism.objects.get(code=code).issuing_bodies.add(body)
     return UserFactory(username="issuer", organisation=body, role=User.Role.ISSUER)
@@ -77,8 +79,9 @@ def issuer(db):
 
 @pytest.fixture
 def second_issuer(db):
-    body = OrganisationFactory(code="carbon-registry", name="Carbon registry",
-                               kind=Organisation.Kind.ISSUING_BODY)
+    body = OrganisationFactory(
+        code="carbon-registry", name="Carbon registry", kind=Organisation.Kind.ISSUING_BODY
+    )
     for code in ("CCER", "VCU", "EUR"):
         Mechanism.objects.get(code=code).issuing_bodies.add(body)
     return UserFactory(username="second_issuer", organisation=body, role=User.Role.ISSUER)
@@ -86,8 +89,7 @@ def second_issuer(db):
 
 @pytest.fixture
 def project_owner(db):
-    owner = OrganisationFactory(code="windco", name="Wind Co",
-                                kind=Organisation.Kind.PROJECT_OWNER)
+    owner = OrganisationFactory(code="windco", name="Wind Co", kind=Organisation.Kind.PROJECT_OWNER)
     return UserFactory(username="owner", organisation=owner, role=User.Role.PROJECT_OWNER)
 
 
@@ -99,8 +101,7 @@ def buyer(db):
 
 @pytest.fixture
 def auditor(db):
-    firm = OrganisationFactory(code="audit-firm", name="Audit Firm",
-                               kind=Organisation.Kind.AUDITOR)
+    firm = OrganisationFactory(code="audit-firm", name="Audit Firm", kind=Organisation.Kind.AUDITOR)
     return UserFactory(username="auditor", organisation=firm, role=User.Role.AUDITOR)
 
 
@@ -111,14 +112,18 @@ def outsider(db):
 
 @pytest.fixture
 def owner_account(project_owner):
-    return HoldingAccountFactory(organisation=project_owner.organisation, number="CN-00000001",
-                                 name="Wind Co trading account")
+    return HoldingAccountFactory(
+        organisation=project_owner.organisation,
+        number="CN-00000001",
+        name="Wind Co trading account",
+    )
 
 
 @pytest.fixture
 def buyer_account(buyer):
-    return HoldingAccountFactory(organisation=buyer.organisation, number="CN-00000002",
-                                 name="Buyer Co account")
+    return HoldingAccountFactory(
+        organisation=buyer.organisation, number="CN-00000002", name="Buyer Co account"
+    )
 
 
 @pytest.fixture
@@ -151,6 +156,10 @@ def march_record(wind_farm, issuer):
     """1,000.4 MWh for March 2025 (Shanghai time): serials 1..1000, 0.4 carried."""
     start, end = month(2025, 3)
     return production_record_create(
-        actor=issuer, project=wind_farm, unit_kind="E", period_start=start, period_end=end,
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
         quantity=Decimal("1000.4"),
     )

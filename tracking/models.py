@@ -38,18 +38,24 @@ class Block(models.Model):
         EXPORTED = "exported", _("Exported")
 
     claim = models.ForeignKey(
-        "registry.UnitClaim", verbose_name=_("claim"), on_delete=models.PROTECT,
+        "registry.UnitClaim",
+        verbose_name=_("claim"),
+        on_delete=models.PROTECT,
         related_name="blocks",
     )
     mechanism = models.ForeignKey(
-        "registry.Mechanism", verbose_name=_("mechanism"), on_delete=models.PROTECT,
+        "registry.Mechanism",
+        verbose_name=_("mechanism"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     stream = models.ForeignKey(
         "registry.Stream", verbose_name=_("stream"), on_delete=models.PROTECT, related_name="+"
     )
     account = models.ForeignKey(
-        "accounts.HoldingAccount", verbose_name=_("account"), on_delete=models.PROTECT,
+        "accounts.HoldingAccount",
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
         related_name="blocks",
     )
     serials = BigIntegerRangeField(_("serial range"))
@@ -61,12 +67,20 @@ class Block(models.Model):
     transfer_count = models.PositiveIntegerField(_("times transferred"), default=0)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     retirement = models.ForeignKey(
-        "Retirement", verbose_name=_("retirement"), on_delete=models.PROTECT, null=True,
-        blank=True, related_name="blocks",
+        "Retirement",
+        verbose_name=_("retirement"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="blocks",
     )
     cancellation = models.ForeignKey(
-        "Cancellation", verbose_name=_("cancellation"), on_delete=models.PROTECT, null=True,
-        blank=True, related_name="blocks",
+        "Cancellation",
+        verbose_name=_("cancellation"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="blocks",
     )
 
     class Meta:
@@ -124,21 +138,29 @@ class Transfer(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     mechanism = models.ForeignKey(
-        "registry.Mechanism", verbose_name=_("mechanism"), on_delete=models.PROTECT,
+        "registry.Mechanism",
+        verbose_name=_("mechanism"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     source_account = models.ForeignKey(
-        "accounts.HoldingAccount", verbose_name=_("from account"), on_delete=models.PROTECT,
+        "accounts.HoldingAccount",
+        verbose_name=_("from account"),
+        on_delete=models.PROTECT,
         related_name="transfers_out",
     )
     target_account = models.ForeignKey(
-        "accounts.HoldingAccount", verbose_name=_("to account"), on_delete=models.PROTECT,
+        "accounts.HoldingAccount",
+        verbose_name=_("to account"),
+        on_delete=models.PROTECT,
         related_name="transfers_in",
     )
     quantity = models.BigIntegerField(_("quantity"))
     serial_ranges = models.JSONField(_("serial ranges"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     idempotency_key = models.CharField(_("idempotency key"), max_length=80, null=True, blank=True)
@@ -158,6 +180,9 @@ class Transfer(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"transfer {self.pk}: {self.quantity} {self.mechanism_id}"
+
 
 class Retirement(models.Model):
     """The final use of units for a beneficiary: one beneficiary, purpose, claim period and
@@ -173,11 +198,15 @@ class Retirement(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     mechanism = models.ForeignKey(
-        "registry.Mechanism", verbose_name=_("mechanism"), on_delete=models.PROTECT,
+        "registry.Mechanism",
+        verbose_name=_("mechanism"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     account = models.ForeignKey(
-        "accounts.HoldingAccount", verbose_name=_("account"), on_delete=models.PROTECT,
+        "accounts.HoldingAccount",
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
         related_name="retirements",
     )
     quantity = models.BigIntegerField(_("quantity"))
@@ -191,7 +220,9 @@ class Retirement(models.Model):
     location = models.CharField(_("location (ISO 3166-2)"), max_length=6)
     reporting_year = models.PositiveIntegerField(_("reporting year"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     created_at = models.DateTimeField(_("retired at"), auto_now_add=True)
@@ -200,14 +231,22 @@ class Retirement(models.Model):
         verbose_name = _("retirement")
         verbose_name_plural = _("retirements")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="retirement_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="retirement_quantity_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(claim_period_end__gte=models.F("claim_period_start")),
                 name="retirement_claim_period_ordered",
             ),
         ]
-        triggers = [pgtrigger.Protect(name="retirement_is_final", operation=pgtrigger.Update
-                                      | pgtrigger.Delete)]
+        triggers = [
+            pgtrigger.Protect(
+                name="retirement_is_final", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"retirement {self.pk}: {self.quantity} for {self.beneficiary_name}"
 
 
 class Cancellation(models.Model):
@@ -215,21 +254,33 @@ class Cancellation(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     mechanism = models.ForeignKey(
-        "registry.Mechanism", verbose_name=_("mechanism"), on_delete=models.PROTECT,
+        "registry.Mechanism",
+        verbose_name=_("mechanism"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     account = models.ForeignKey(
-        "accounts.HoldingAccount", verbose_name=_("account"), on_delete=models.PROTECT,
-        related_name="cancellations", null=True, blank=True,
+        "accounts.HoldingAccount",
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
+        related_name="cancellations",
+        null=True,
+        blank=True,
     )
     claim = models.ForeignKey(
-        "registry.UnitClaim", verbose_name=_("revoked claim"), on_delete=models.PROTECT,
-        null=True, blank=True, related_name="cancellations",
+        "registry.UnitClaim",
+        verbose_name=_("revoked claim"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cancellations",
     )
     quantity = models.BigIntegerField(_("quantity"))
     reason = models.TextField(_("reason"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     created_at = models.DateTimeField(_("cancelled at"), auto_now_add=True)
@@ -238,5 +289,10 @@ class Cancellation(models.Model):
         verbose_name = _("cancellation")
         verbose_name_plural = _("cancellations")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="cancellation_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="cancellation_quantity_positive"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"cancellation {self.pk}: {self.quantity}"

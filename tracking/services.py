@@ -63,28 +63,34 @@ def _transferable(mechanism: Mechanism, block: Block) -> bool:
 
 def _quantity(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise DomainError(_("Quantity must be a positive whole number of units."),
-                          field="quantity")
+        raise DomainError(_("Quantity must be a positive whole number of units."), field="quantity")
     return value
 
 
 def _parse_range(text: Any) -> tuple[Stream, serial_numbers.SerialRange]:
     if not isinstance(text, str):
-        raise DomainError(_("Give the serial range as text."), code="malformed_serial",
-                          field="serial_range")
+        raise DomainError(
+            _("Give the serial range as text."), code="malformed_serial", field="serial_range"
+        )
     try:
         parsed = serial_numbers.parse_range(text)
     except serial_numbers.SerialError as error:
         raise DomainError(str(error), code=error.code, field="serial_range") from None
     stream = (
         Stream.objects.select_related("project")
-        .filter(project__code=parsed.project_code, unit_kind=parsed.unit_kind,
-                project__country=parsed.country)
+        .filter(
+            project__code=parsed.project_code,
+            unit_kind=parsed.unit_kind,
+            project__country=parsed.country,
+        )
         .first()
     )
     if stream is None:
-        raise NotFound(_("No project stream has serials %(range)s.") % {"range": text},
-                       code="unknown_serial", field="serial_range")
+        raise NotFound(
+            _("No project stream has serials %(range)s.") % {"range": text},
+            code="unknown_serial",
+            field="serial_range",
+        )
     return stream, parsed.serial_range
 
 
@@ -112,8 +118,13 @@ def _pieces_by_quantity(
             if gathered >= quantity:
                 break
         if gathered < quantity:
-            _refuse_insufficient(account=account, mechanism=mechanism, quantity=quantity,
-                                 available=gathered, for_transfer=for_transfer)
+            _refuse_insufficient(
+                account=account,
+                mechanism=mechanism,
+                quantity=quantity,
+                available=gathered,
+                for_transfer=for_transfer,
+            )
         locked = list(
             Block.objects.select_for_update(of=("self",))
             .filter(pk__in=chosen)
@@ -133,24 +144,37 @@ def _pieces_by_quantity(
                 if remaining == 0:
                     break
                 take = min(remaining, block.quantity)
-                pieces.append(Piece(block, serial_numbers.SerialRange(
-                    block.serials.lower, block.serials.lower + take)))
+                pieces.append(
+                    Piece(
+                        block,
+                        serial_numbers.SerialRange(block.serials.lower, block.serials.lower + take),
+                    )
+                )
                 remaining -= take
             return pieces
         # Someone moved these units between our look and our lock: choose again under the
         # same transaction (the locks we hold are on units we will re-choose or release).
-    raise Conflict(_("The units changed while being selected; try again."),
-                   code="concurrent_update", field="quantity")
+    raise Conflict(
+        _("The units changed while being selected; try again."),
+        code="concurrent_update",
+        field="quantity",
+    )
 
 
 def _refuse_insufficient(
-    *, account: HoldingAccount, mechanism: Mechanism, quantity: int, available: int,
+    *,
+    account: HoldingAccount,
+    mechanism: Mechanism,
+    quantity: int,
+    available: int,
     for_transfer: bool,
 ) -> None:
     if for_transfer and mechanism.max_transfers is not None:
         traded = (
             Block.objects.filter(
-                account=account, mechanism=mechanism, status=Block.Status.ACTIVE,
+                account=account,
+                mechanism=mechanism,
+                status=Block.Status.ACTIVE,
                 transfer_count__gte=mechanism.max_transfers,
             ).aggregate(total=Sum("quantity"))["total"]
             or 0
@@ -161,17 +185,27 @@ def _refuse_insufficient(
                     "%(mechanism)s may be transferred %(limit)s time(s); %(traded)s of the units "
                     "in account %(account)s have reached that limit."
                 )
-                % {"mechanism": mechanism.code, "limit": mechanism.max_transfers,
-                   "traded": traded, "account": account.number},
+                % {
+                    "mechanism": mechanism.code,
+                    "limit": mechanism.max_transfers,
+                    "traded": traded,
+                    "account": account.number,
+                },
                 code="transfer_limit_reached",
                 field="quantity",
                 details={"transferable": available, "past_limit": traded},
             )
     raise Conflict(
-        _("Account %(account)s holds %(available)s active %(mechanism)s units; %(quantity)s "
-          "requested.")
-        % {"account": account.number, "available": available, "mechanism": mechanism.code,
-           "quantity": quantity},
+        _(
+            "Account %(account)s holds %(available)s active %(mechanism)s units; %(quantity)s "
+            "requested."
+        )
+        % {
+            "account": account.number,
+            "available": available,
+            "mechanism": mechanism.code,
+            "quantity": quantity,
+        },
         code="insufficient_units",
         field="quantity",
         details={"available": available, "requested": quantity},
@@ -195,10 +229,8 @@ def _pieces_by_range(
     for block in sorted(locked, key=lambda block: block.serials.lower):
         if block.account_id != account.pk or block.mechanism_id != mechanism.pk:
             raise Conflict(
-                _("Serials %(range)s are not all %(mechanism)s units held in account "
-                  "%(account)s.")
-                % {"range": serial_range, "mechanism": mechanism.code,
-                   "account": account.number},
+                _("Serials %(range)s are not all %(mechanism)s units held in account %(account)s.")
+                % {"range": serial_range, "mechanism": mechanism.code, "account": account.number},
                 code="units_not_held",
                 field="serial_range",
             )
@@ -233,21 +265,41 @@ def _pieces_by_range(
 
 
 def _select(
-    *, account: HoldingAccount, mechanism: Mechanism, quantity: Any, serial_range: Any,
+    *,
+    account: HoldingAccount,
+    mechanism: Mechanism,
+    quantity: Any,
+    serial_range: Any,
     for_transfer: bool,
 ) -> list[Piece]:
     if (quantity is None) == (serial_range is None):
-        raise DomainError(_("Give either a quantity or a serial range, not both or neither."),
-                          field="quantity")
+        raise DomainError(
+            _("Give either a quantity or a serial range, not both or neither."), field="quantity"
+        )
     if quantity is not None:
-        return _pieces_by_quantity(account=account, mechanism=mechanism,
-                                   quantity=_quantity(quantity), for_transfer=for_transfer)
-    return _pieces_by_range(account=account, mechanism=mechanism, serial_range=serial_range,
-                            for_transfer=for_transfer)
+        return _pieces_by_quantity(
+            account=account,
+            mechanism=mechanism,
+            quantity=_quantity(quantity),
+            for_transfer=for_transfer,
+        )
+    return _pieces_by_range(
+        account=account, mechanism=mechanism, serial_range=serial_range, for_transfer=for_transfer
+    )
 
 
-_COPIED_FIELDS = ("claim_id", "mechanism_id", "stream_id", "account_id", "vintage", "status",
-                  "transfer_count", "expires_at", "retirement_id", "cancellation_id")
+_COPIED_FIELDS = (
+    "claim_id",
+    "mechanism_id",
+    "stream_id",
+    "account_id",
+    "vintage",
+    "status",
+    "transfer_count",
+    "expires_at",
+    "retirement_id",
+    "cancellation_id",
+)
 
 
 def _carve(block: Block, take: serial_numbers.SerialRange, **changes: Any) -> Block:
@@ -265,9 +317,11 @@ def _carve(block: Block, take: serial_numbers.SerialRange, **changes: Any) -> Bl
     remainders = [
         part
         for part in (
-            serial_numbers.SerialRange(whole.lower, take.lower) if take.lower > whole.lower
+            serial_numbers.SerialRange(whole.lower, take.lower)
+            if take.lower > whole.lower
             else None,
-            serial_numbers.SerialRange(take.upper, whole.upper) if take.upper < whole.upper
+            serial_numbers.SerialRange(take.upper, whole.upper)
+            if take.upper < whole.upper
             else None,
         )
         if part is not None
@@ -277,12 +331,16 @@ def _carve(block: Block, take: serial_numbers.SerialRange, **changes: Any) -> Bl
     block.quantity = remainders[0].length
     block.save(update_fields=["serials", "quantity"])
     new_blocks = [
-        Block(**attributes, serials=NumericRange(part.lower, part.upper, "[)"),
-              quantity=part.length)
+        Block(
+            **attributes, serials=NumericRange(part.lower, part.upper, "[)"), quantity=part.length
+        )
         for part in remainders[1:]
     ]
-    moved = Block(**{**attributes, **changes}, serials=NumericRange(take.lower, take.upper, "[)"),
-                  quantity=take.length)
+    moved = Block(
+        **{**attributes, **changes},
+        serials=NumericRange(take.lower, take.upper, "[)"),
+        quantity=take.length,
+    )
     Block.objects.bulk_create([*new_blocks, moved])
     return moved
 
@@ -291,14 +349,17 @@ def _ranges_payload(pieces: Sequence[Piece]) -> list[dict[str, Any]]:
     described = []
     for piece in pieces:
         project = piece.block.stream.project
-        described.append({
-            "block": piece.block.pk,
-            "claim": piece.block.claim_id,
-            "stream": piece.block.stream_id,
-            "range": [piece.take.lower, piece.take.upper],
-            "serials": piece.take.format(project.country, project.code,
-                                         piece.block.stream.unit_kind, piece.block.vintage),
-        })
+        described.append(
+            {
+                "block": piece.block.pk,
+                "claim": piece.block.claim_id,
+                "stream": piece.block.stream_id,
+                "range": [piece.take.lower, piece.take.upper],
+                "serials": piece.take.format(
+                    project.country, project.code, piece.block.stream.unit_kind, piece.block.vintage
+                ),
+            }
+        )
     return described
 
 
@@ -324,8 +385,11 @@ def block_transfer(
     target = account_resolve(target_account, field="target_account")
     require_account_operator(actor, source)
     if source.pk == target.pk:
-        raise DomainError(_("Source and target accounts are the same."), code="same_account",
-                          field="target_account")
+        raise DomainError(
+            _("Source and target accounts are the same."),
+            code="same_account",
+            field="target_account",
+        )
     if idempotency_key:
         earlier = Transfer.objects.filter(actor=actor, idempotency_key=idempotency_key).first()
         if earlier is not None:
@@ -335,8 +399,13 @@ def block_transfer(
             locked_accounts = _lock_accounts(source, target)
             _require_active(locked_accounts[source.pk], field="source_account")
             _require_active(locked_accounts[target.pk], field="target_account")
-            pieces = _select(account=source, mechanism=mechanism, quantity=quantity,
-                             serial_range=serial_range, for_transfer=True)
+            pieces = _select(
+                account=source,
+                mechanism=mechanism,
+                quantity=quantity,
+                serial_range=serial_range,
+                for_transfer=True,
+            )
             moved_quantity = sum(piece.take.length for piece in pieces)
             ranges = _ranges_payload(pieces)
             transfer = Transfer.objects.create(
@@ -349,13 +418,20 @@ def block_transfer(
                 idempotency_key=idempotency_key or None,
             )
             for piece in pieces:
-                _carve(piece.block, piece.take, account_id=target.pk,
-                       transfer_count=piece.block.transfer_count + 1)
+                _carve(
+                    piece.block,
+                    piece.take,
+                    account_id=target.pk,
+                    transfer_count=piece.block.transfer_count + 1,
+                )
             record_event(
                 kind=LedgerEvent.Kind.UNITS_TRANSFERRED,
                 actor=actor,
-                subjects=[f"transfer:{transfer.pk}", f"account:{source.pk}",
-                          f"account:{target.pk}"],
+                subjects=[
+                    f"transfer:{transfer.pk}",
+                    f"account:{source.pk}",
+                    f"account:{target.pk}",
+                ],
                 payload={
                     "transfer": str(transfer.public_id),
                     "mechanism": mechanism.code,
@@ -402,27 +478,40 @@ def block_retire(
     if not (beneficiary_name or "").strip():
         raise DomainError(_("A retirement needs a beneficiary."), field="beneficiary_name")
     if purpose not in RETIREMENT_PURPOSES:
-        raise DomainError(_("Unknown purpose %(purpose)s.") % {"purpose": purpose},
-                          field="purpose")
-    for field, day in (("claim_period_start", claim_period_start),
-                       ("claim_period_end", claim_period_end)):
+        raise DomainError(_("Unknown purpose %(purpose)s.") % {"purpose": purpose}, field="purpose")
+    for field, day in (
+        ("claim_period_start", claim_period_start),
+        ("claim_period_end", claim_period_end),
+    ):
         if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
             raise DomainError(_("Give the claim period as dates."), field=field)
     if claim_period_end < claim_period_start:
-        raise DomainError(_("The claim period must end after it starts."),
-                          code="invalid_period", field="claim_period_end")
+        raise DomainError(
+            _("The claim period must end after it starts."),
+            code="invalid_period",
+            field="claim_period_end",
+        )
     location = validate_subdivision(location, field="location")
     this_year = timezone.now().year
-    if isinstance(reporting_year, bool) or not isinstance(reporting_year, int) or not (
-        2000 <= reporting_year <= this_year + 1
+    if (
+        isinstance(reporting_year, bool)
+        or not isinstance(reporting_year, int)
+        or not (2000 <= reporting_year <= this_year + 1)
     ):
-        raise DomainError(_("Reporting year %(year)s is not plausible.")
-                          % {"year": reporting_year}, field="reporting_year")
+        raise DomainError(
+            _("Reporting year %(year)s is not plausible.") % {"year": reporting_year},
+            field="reporting_year",
+        )
     with transaction.atomic():
         locked_accounts = _lock_accounts(account)
         _require_active(locked_accounts[account.pk], field="account")
-        pieces = _select(account=account, mechanism=mechanism, quantity=quantity,
-                         serial_range=serial_range, for_transfer=False)
+        pieces = _select(
+            account=account,
+            mechanism=mechanism,
+            quantity=quantity,
+            serial_range=serial_range,
+            for_transfer=False,
+        )
         retired_quantity = sum(piece.take.length for piece in pieces)
         retirement = Retirement.objects.create(
             mechanism=mechanism,
@@ -438,8 +527,9 @@ def block_retire(
             actor=actor,
         )
         for piece in pieces:
-            _carve(piece.block, piece.take, status=Block.Status.RETIRED,
-                   retirement_id=retirement.pk)
+            _carve(
+                piece.block, piece.take, status=Block.Status.RETIRED, retirement_id=retirement.pk
+            )
         record_event(
             kind=LedgerEvent.Kind.UNITS_RETIRED,
             actor=actor,
@@ -479,16 +569,28 @@ def block_cancel(
     with transaction.atomic():
         locked_accounts = _lock_accounts(account)
         _require_active(locked_accounts[account.pk], field="account")
-        pieces = _select(account=account, mechanism=mechanism, quantity=quantity,
-                         serial_range=serial_range, for_transfer=False)
+        pieces = _select(
+            account=account,
+            mechanism=mechanism,
+            quantity=quantity,
+            serial_range=serial_range,
+            for_transfer=False,
+        )
         cancelled_quantity = sum(piece.take.length for piece in pieces)
         cancellation = Cancellation.objects.create(
-            mechanism=mechanism, account=account, quantity=cancelled_quantity,
-            reason=reason.strip(), actor=actor,
+            mechanism=mechanism,
+            account=account,
+            quantity=cancelled_quantity,
+            reason=reason.strip(),
+            actor=actor,
         )
         for piece in pieces:
-            _carve(piece.block, piece.take, status=Block.Status.CANCELLED,
-                   cancellation_id=cancellation.pk)
+            _carve(
+                piece.block,
+                piece.take,
+                status=Block.Status.CANCELLED,
+                cancellation_id=cancellation.pk,
+            )
         record_event(
             kind=LedgerEvent.Kind.UNITS_CANCELLED,
             actor=actor,
@@ -526,10 +628,18 @@ def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> 
         record_event(
             kind=LedgerEvent.Kind.BLOCK_STATUS,
             actor=actor,
-            subjects=[f"block:{current.pk}", f"claim:{current.claim_id}",
-                      f"account:{current.account_id}"],
-            payload={"block": current.pk, "range": [current.serials.lower, current.serials.upper],
-                     "from": current.status, "to": status, "reason": reason},
+            subjects=[
+                f"block:{current.pk}",
+                f"claim:{current.claim_id}",
+                f"account:{current.account_id}",
+            ],
+            payload={
+                "block": current.pk,
+                "range": [current.serials.lower, current.serials.upper],
+                "from": current.status,
+                "to": status,
+                "reason": reason,
+            },
         )
     block.refresh_from_db()
     return block
@@ -556,8 +666,11 @@ def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
             .order_by("pk")
         )
         if any(item.status != UnitClaim.Status.LIVE for item in locked_claims):
-            raise Conflict(_("Claim %(claim)s is already revoked.") % {"claim": bearing.pk},
-                           code="already_revoked", field="claim")
+            raise Conflict(
+                _("Claim %(claim)s is already revoked.") % {"claim": bearing.pk},
+                code="already_revoked",
+                field="claim",
+            )
         blocks = list(
             Block.objects.select_for_update(of=("self",)).filter(claim=bearing).order_by("pk")
         )
@@ -570,14 +683,17 @@ def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
                 field="claim",
                 details={"retired_blocks": [block.pk for block in retired]},
             )
-        live_blocks = [block for block in blocks
-                       if block.status in (Block.Status.ACTIVE, Block.Status.FROZEN)]
+        live_blocks = [
+            block for block in blocks if block.status in (Block.Status.ACTIVE, Block.Status.FROZEN)
+        ]
         cancellation = None
         if live_blocks:
             cancellation = Cancellation.objects.create(
-                mechanism_id=bearing.mechanism_id, claim=bearing,
+                mechanism_id=bearing.mechanism_id,
+                claim=bearing,
                 quantity=sum(block.quantity for block in live_blocks),
-                reason=reason.strip(), actor=actor,
+                reason=reason.strip(),
+                actor=actor,
             )
             Block.objects.filter(pk__in=[block.pk for block in live_blocks]).update(
                 status=Block.Status.CANCELLED, cancellation=cancellation
@@ -614,8 +730,9 @@ def units_expire(*, now: dt.datetime | None = None, batch_size: int = 10_000) ->
         with transaction.atomic():
             due = list(
                 Block.objects.select_for_update(of=("self",), skip_locked=True)
-                .filter(status__in=(Block.Status.ACTIVE, Block.Status.FROZEN),
-                        expires_at__lte=moment)
+                .filter(
+                    status__in=(Block.Status.ACTIVE, Block.Status.FROZEN), expires_at__lte=moment
+                )
                 .order_by("pk")
                 .values_list("pk", "quantity")[:batch_size]
             )

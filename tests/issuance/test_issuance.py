@@ -5,27 +5,38 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from issuance.services import unit_claim_issue
 from registry.errors import Conflict, DomainError, DoubleClaim, Forbidden, NotFound
 from registry.models import LedgerEvent, ProductionRecord, UnitClaim
 from registry.serials import SerialRange
 from registry.services import declaration_sign, production_record_create
 from tests.conftest import month
 from tracking.models import Block
-from issuance.services import unit_claim_issue
 
 
 def sign_declaration(owner, project, unit_kind="E", year=2025, month_number=3):
     start, end = month(year, month_number)
-    return declaration_sign(actor=owner, project=project, unit_kind=unit_kind,
-                            period_start=start, period_end=end)
+    return declaration_sign(
+        actor=owner, project=project, unit_kind=unit_kind, period_start=start, period_end=end
+    )
 
 
 def test_issuance_by_quantity_takes_first_unclaimed_serials(issuer, march_record, owner_account):
-    claim = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                             account=owner_account, quantity=300)
+    claim = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=300,
+    )
     assert (claim.serials.lower, claim.serials.upper) == (1, 301)
-    second = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                              account=owner_account, quantity=200)
+    second = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=200,
+    )
     assert (second.serials.lower, second.serials.upper) == (301, 501)
     block = Block.objects.get(claim=claim)
     assert block.account == owner_account and block.quantity == 300
@@ -36,14 +47,24 @@ def test_issuance_by_quantity_takes_first_unclaimed_serials(issuer, march_record
 def test_second_claim_on_same_mwh_is_refused_naming_the_first(
     issuer, project_owner, wind_farm, march_record, owner_account
 ):
-    gec = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                           account=owner_account, serial_range=SerialRange(1, 101))
+    gec = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        serial_range=SerialRange(1, 101),
+    )
     sign_declaration(project_owner, wind_farm)
     claims_before = UnitClaim.objects.count()
     blocks_before = Block.objects.count()
     with pytest.raises(DoubleClaim) as refusal:
-        unit_claim_issue(actor=issuer, mechanism="IREC", production_record=march_record,
-                         account=owner_account, serial_range=SerialRange(50, 60))
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="IREC",
+            production_record=march_record,
+            account=owner_account,
+            serial_range=SerialRange(50, 60),
+        )
     error = refusal.value
     assert error.code == "double_claim"
     assert error.details["existing_claim"]["id"] == gec.pk
@@ -60,13 +81,23 @@ def test_second_claim_on_same_mwh_is_refused_naming_the_first(
     assert refused.payload["attempted"]["mechanism"] == "IREC"
 
 
-def test_database_refuses_overlapping_claim_inserted_with_raw_sql(issuer, march_record,
-                                                                  owner_account):
-    gec = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                           account=owner_account, quantity=100)
+def test_database_refuses_overlapping_claim_inserted_with_raw_sql(
+    issuer, march_record, owner_account
+):
+    gec = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=100,
+    )
     from django.db import IntegrityError, transaction
 
-    with pytest.raises(IntegrityError) as violation, transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(IntegrityError) as violation,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(
             """
             INSERT INTO registry_unitclaim (mechanism_id, stream_id, production_record_id,
@@ -84,11 +115,21 @@ def test_database_refuses_overlapping_claim_inserted_with_raw_sql(issuer, march_
 def test_revoked_claim_frees_its_serials(administrator, issuer, march_record, owner_account):
     from tracking.services import claim_revoke
 
-    gec = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                           account=owner_account, quantity=100)
+    gec = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=100,
+    )
     claim_revoke(actor=administrator, claim=gec, reason="metering error")
-    again = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                             account=owner_account, quantity=100)
+    again = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=100,
+    )
     assert (again.serials.lower, again.serials.upper) == (1, 101)
 
 
@@ -97,8 +138,12 @@ def test_ccer_from_wind_mwh_claims_the_mwh_and_derives_tonnes(
 ):
     sign_declaration(project_owner, wind_farm)
     ccer = unit_claim_issue(
-        actor=second_issuer, mechanism="CCER", production_record=march_record,
-        account=owner_account, quantity=1000, conversion_factor=Decimal("0.6565"),
+        actor=second_issuer,
+        mechanism="CCER",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+        conversion_factor=Decimal("0.6565"),
         conversion_source="North China grid combined margin 2025",
     )
     assert ccer.role == UnitClaim.Role.DERIVED
@@ -112,17 +157,26 @@ def test_ccer_from_wind_mwh_claims_the_mwh_and_derives_tonnes(
     assert (ccer.source_claim.serials.lower, ccer.source_claim.serials.upper) == (1, 1001)
     # A later GEC on the same MWh is refused, naming the CCER claim.
     with pytest.raises(DoubleClaim) as refusal:
-        unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                         account=owner_account, serial_range=SerialRange(10, 20))
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="GEC",
+            production_record=march_record,
+            account=owner_account,
+            serial_range=SerialRange(10, 20),
+        )
     assert refusal.value.details["existing_claim"]["id"] == ccer.pk
     assert refusal.value.details["existing_claim"]["mechanism"] == "CCER"
     # And a VCU on the derived tonnes is refused as well.
     sign_declaration(project_owner, wind_farm, unit_kind="C")
     with pytest.raises(DoubleClaim):
         unit_claim_issue(
-            actor=second_issuer, mechanism="VCU", production_record=derived_record,
+            actor=second_issuer,
+            mechanism="VCU",
+            production_record=derived_record,
             account=owner_account,
-            serial_range=SerialRange(derived_record.serials.lower, derived_record.serials.lower + 10),
+            serial_range=SerialRange(
+                derived_record.serials.lower, derived_record.serials.lower + 10
+            ),
         )
 
 
@@ -130,14 +184,31 @@ def test_energy_use_rights_and_ccer_on_same_saved_tce_refuse_each_other(
     administrator, second_issuer, project_owner, retrofit, owner_account
 ):
     start, end = month(2025, 4)
-    record = production_record_create(actor=administrator, project=retrofit, unit_kind="T",
-                                      period_start=start, period_end=end, quantity=500)
-    unit_claim_issue(actor=second_issuer, mechanism="EUR", production_record=record,
-                     account=owner_account, quantity=500)
+    record = production_record_create(
+        actor=administrator,
+        project=retrofit,
+        unit_kind="T",
+        period_start=start,
+        period_end=end,
+        quantity=500,
+    )
+    unit_claim_issue(
+        actor=second_issuer,
+        mechanism="EUR",
+        production_record=record,
+        account=owner_account,
+        quantity=500,
+    )
     sign_declaration(project_owner, retrofit, unit_kind="T", month_number=4)
     with pytest.raises(DoubleClaim) as refusal:
-        unit_claim_issue(actor=second_issuer, mechanism="CCER", production_record=record,
-                         account=owner_account, quantity=100, conversion_factor="2.6")
+        unit_claim_issue(
+            actor=second_issuer,
+            mechanism="CCER",
+            production_record=record,
+            account=owner_account,
+            quantity=100,
+            conversion_factor="2.6",
+        )
     assert refusal.value.details["existing_claim"]["mechanism"] == "EUR"
 
 
@@ -145,23 +216,46 @@ def test_ccer_first_then_energy_use_rights_is_refused(
     administrator, second_issuer, project_owner, retrofit, owner_account
 ):
     start, end = month(2025, 4)
-    record = production_record_create(actor=administrator, project=retrofit, unit_kind="T",
-                                      period_start=start, period_end=end, quantity=500)
+    record = production_record_create(
+        actor=administrator,
+        project=retrofit,
+        unit_kind="T",
+        period_start=start,
+        period_end=end,
+        quantity=500,
+    )
     sign_declaration(project_owner, retrofit, unit_kind="T", month_number=4)
-    ccer = unit_claim_issue(actor=second_issuer, mechanism="CCER", production_record=record,
-                            account=owner_account, quantity=500, conversion_factor="2.6")
+    ccer = unit_claim_issue(
+        actor=second_issuer,
+        mechanism="CCER",
+        production_record=record,
+        account=owner_account,
+        quantity=500,
+        conversion_factor="2.6",
+    )
     assert ccer.quantity == 1300
     with pytest.raises(DoubleClaim) as refusal:
-        unit_claim_issue(actor=second_issuer, mechanism="EUR", production_record=record,
-                         account=owner_account, quantity=1)
+        unit_claim_issue(
+            actor=second_issuer,
+            mechanism="EUR",
+            production_record=record,
+            account=owner_account,
+            quantity=1,
+        )
     assert refusal.value.details["existing_claim"]["id"] == ccer.pk
 
 
-def test_mechanism_requiring_declaration_is_refused_without_one(issuer, march_record,
-                                                               owner_account):
+def test_mechanism_requiring_declaration_is_refused_without_one(
+    issuer, march_record, owner_account
+):
     with pytest.raises(Conflict) as refusal:
-        unit_claim_issue(actor=issuer, mechanism="IREC", production_record=march_record,
-                         account=owner_account, quantity=10)
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="IREC",
+            production_record=march_record,
+            account=owner_account,
+            quantity=10,
+        )
     assert refusal.value.code == "declaration_missing"
     assert not UnitClaim.objects.exists()
 
@@ -177,10 +271,16 @@ def test_mechanism_requiring_declaration_is_refused_without_one(issuer, march_re
         ({"mechanism": "GEC", "quantity": 2000}, "insufficient_unclaimed_units", "quantity"),
         ({"mechanism": "GEC"}, "invalid_input", "quantity"),
         ({"mechanism": "GEC", "serial_range": "CN-XXXX"}, "malformed_range", "serial_range"),
-        ({"mechanism": "GEC", "serial_range": SerialRange(900, 1100)}, "serial_outside_record",
-         "serial_range"),
-        ({"mechanism": "GEC", "quantity": 1, "conversion_factor": "0.5"}, "invalid_input",
-         "conversion_factor"),
+        (
+            {"mechanism": "GEC", "serial_range": SerialRange(900, 1100)},
+            "serial_outside_record",
+            "serial_range",
+        ),
+        (
+            {"mechanism": "GEC", "quantity": 1, "conversion_factor": "0.5"},
+            "invalid_input",
+            "conversion_factor",
+        ),
         ({"mechanism": "CCER", "quantity": 1}, "forbidden", "mechanism"),
     ],
 )
@@ -189,8 +289,9 @@ def test_bad_issuance_input_is_refused_and_writes_nothing(
 ):
     events_before = LedgerEvent.objects.count()
     with pytest.raises(DomainError) as refusal:
-        unit_claim_issue(actor=issuer, production_record=march_record, account=owner_account,
-                         **arguments)
+        unit_claim_issue(
+            actor=issuer, production_record=march_record, account=owner_account, **arguments
+        )
     assert refusal.value.code == code
     assert refusal.value.field == field
     assert not UnitClaim.objects.exists()
@@ -199,13 +300,23 @@ def test_bad_issuance_input_is_refused_and_writes_nothing(
 
 def test_unknown_account_is_refused(issuer, march_record):
     with pytest.raises(NotFound) as refusal:
-        unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                         account="CN-99999999", quantity=1)
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="GEC",
+            production_record=march_record,
+            account="CN-99999999",
+            quantity=1,
+        )
     assert refusal.value.code == "unknown_account"
 
 
 def test_outsider_and_auditor_cannot_issue(outsider, auditor, march_record, owner_account):
     for actor in (outsider, auditor):
         with pytest.raises(Forbidden):
-            unit_claim_issue(actor=actor, mechanism="GEC", production_record=march_record,
-                             account=owner_account, quantity=1)
+            unit_claim_issue(
+                actor=actor,
+                mechanism="GEC",
+                production_record=march_record,
+                account=owner_account,
+                quantity=1,
+            )

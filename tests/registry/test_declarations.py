@@ -15,8 +15,12 @@ from tests.conftest import month
 def test_owner_signs_generated_text_stored_with_its_hash(project_owner, wind_farm):
     start, end = month(2025, 3)
     declaration = declaration_sign(
-        actor=project_owner, project=wind_farm, unit_kind="E", period_start=start,
-        period_end=end, other_registrations=[{"registry": "I-REC", "identifier": "DEV-1"}],
+        actor=project_owner,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        other_registrations=[{"registry": "I-REC", "identifier": "DEV-1"}],
     )
     assert wind_farm.code in declaration.text
     assert "I-REC DEV-1" in declaration.text
@@ -26,8 +30,14 @@ def test_owner_signs_generated_text_stored_with_its_hash(project_owner, wind_far
 
 def test_declaration_in_chinese(project_owner, wind_farm):
     start, end = month(2025, 3)
-    declaration = declaration_sign(actor=project_owner, project=wind_farm, unit_kind="E",
-                                   period_start=start, period_end=end, language="zh-hans")
+    declaration = declaration_sign(
+        actor=project_owner,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        language="zh-hans",
+    )
     assert "不重复计算声明" in declaration.text
 
 
@@ -35,29 +45,43 @@ def test_only_the_owner_signs(issuer, buyer, wind_farm):
     start, end = month(2025, 3)
     for actor in (issuer, buyer):
         with pytest.raises(Forbidden):
-            declaration_sign(actor=actor, project=wind_farm, unit_kind="E", period_start=start,
-                             period_end=end)
+            declaration_sign(
+                actor=actor, project=wind_farm, unit_kind="E", period_start=start, period_end=end
+            )
 
 
 def test_signed_text_cannot_be_rewritten_in_the_database(project_owner, wind_farm):
     start, end = month(2025, 3)
-    declaration = declaration_sign(actor=project_owner, project=wind_farm, unit_kind="E",
-                                   period_start=start, period_end=end)
+    declaration = declaration_sign(
+        actor=project_owner, project=wind_farm, unit_kind="E", period_start=start, period_end=end
+    )
     with pytest.raises(DatabaseError), transaction.atomic():
         Declaration.objects.filter(pk=declaration.pk).update(text="something else")
 
 
-def test_revoked_declaration_stops_future_issuance_only(issuer, project_owner, wind_farm,
-                                                        march_record, owner_account):
+def test_revoked_declaration_stops_future_issuance_only(
+    issuer, project_owner, wind_farm, march_record, owner_account
+):
     start, end = month(2025, 3)
-    declaration = declaration_sign(actor=project_owner, project=wind_farm, unit_kind="E",
-                                   period_start=start, period_end=end)
-    earlier = unit_claim_issue(actor=issuer, mechanism="IREC", production_record=march_record,
-                               account=owner_account, quantity=10)
+    declaration = declaration_sign(
+        actor=project_owner, project=wind_farm, unit_kind="E", period_start=start, period_end=end
+    )
+    earlier = unit_claim_issue(
+        actor=issuer,
+        mechanism="IREC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=10,
+    )
     declaration_revoke(actor=project_owner, declaration=declaration, reason="joined GEC only")
     with pytest.raises(Conflict) as refusal:
-        unit_claim_issue(actor=issuer, mechanism="IREC", production_record=march_record,
-                         account=owner_account, quantity=10)
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="IREC",
+            production_record=march_record,
+            account=owner_account,
+            quantity=10,
+        )
     assert refusal.value.code == "declaration_missing"
     earlier.refresh_from_db()
     assert earlier.status == "live"

@@ -25,8 +25,13 @@ def tamper(sql, params=()):
 @pytest.fixture
 def busy_ledger(issuer, march_record, owner_account):
     for _round in range(3):
-        unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                         account=owner_account, quantity=10)
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="GEC",
+            production_record=march_record,
+            account=owner_account,
+            quantity=10,
+        )
     return LedgerEvent.objects.count()
 
 
@@ -61,8 +66,10 @@ def test_merkle_root_of_known_leaves():
 
 def test_verify_names_the_altered_event(busy_ledger):
     victim = LedgerEvent.objects.order_by("id")[1]
-    tamper("UPDATE registry_ledgerevent SET payload = payload || '{\"quantity\": 9999}' "
-           "WHERE id = %s", [victim.pk])
+    tamper(
+        "UPDATE registry_ledgerevent SET payload = payload || '{\"quantity\": 9999}' WHERE id = %s",
+        [victim.pk],
+    )
     result = verify()
     assert not result.ok
     assert f"ledger event {victim.pk} was altered" in result.problem
@@ -71,8 +78,10 @@ def test_verify_names_the_altered_event(busy_ledger):
 def test_ledger_verify_command_exits_non_zero_after_tampering(busy_ledger, capsys):
     call_command("ledger_verify")
     assert "ledger intact" in capsys.readouterr().out
-    tamper("UPDATE registry_ledgerevent SET kind = 'units.retired' WHERE id = "
-           "(SELECT min(id) FROM registry_ledgerevent)")
+    tamper(
+        "UPDATE registry_ledgerevent SET kind = 'units.retired' WHERE id = "
+        "(SELECT min(id) FROM registry_ledgerevent)"
+    )
     with pytest.raises(SystemExit) as exit_info:
         call_command("ledger_verify")
     assert exit_info.value.code == 1
@@ -119,7 +128,8 @@ def test_seal_covers_only_committed_transactions_and_detects_deleted_events(db):
 def test_verify_detects_an_altered_checkpoint(db):
     record_event(kind="organisation.created", actor=None, payload={"n": 1})
     checkpoint = seal()
-    tamper("UPDATE registry_checkpoint SET merkle_root = %s WHERE id = %s",
-           ["f" * 64, checkpoint.pk])
+    tamper(
+        "UPDATE registry_checkpoint SET merkle_root = %s WHERE id = %s", ["f" * 64, checkpoint.pk]
+    )
     result = verify()
     assert not result.ok and "checkpoint 1" in result.problem

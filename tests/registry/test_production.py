@@ -20,9 +20,14 @@ def test_whole_units_get_serials_and_the_fraction_carries_to_the_next_period(
     assert (march_record.serials.lower, march_record.serials.upper) == (1, 1001)
     assert march_record.carried_out == Decimal("0.4")
     start, end = month(2025, 4)
-    april = production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                                     period_start=start, period_end=end,
-                                     quantity=Decimal("999.7"))
+    april = production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity=Decimal("999.7"),
+    )
     # 999.7 + 0.4 carried = 1000.1: 1000 whole units, 0.1 carried on.
     assert april.carried_in == Decimal("0.4")
     assert april.units == 1000
@@ -34,33 +39,56 @@ def test_march_starting_at_shanghai_midnight_has_vintage_202503(issuer, wind_far
     start = dt.datetime(2025, 3, 1, tzinfo=SHANGHAI)  # 2025-02-28 16:00 UTC
     end = dt.datetime(2025, 4, 1, tzinfo=SHANGHAI)
     assert start.astimezone(dt.UTC).month == 2
-    record = production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                                      period_start=start, period_end=end, quantity=10)
+    record = production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity=10,
+    )
     assert record.vintage == 202503
 
 
 def test_february_ending_at_shanghai_midnight_is_202502(issuer, wind_farm):
     start, end = month(2025, 2)
-    record = production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                                      period_start=start, period_end=end, quantity=10)
+    record = production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity=10,
+    )
     assert record.vintage == 202502
 
 
-def test_overlapping_period_is_refused_naming_the_existing_record(issuer, wind_farm,
-                                                                  march_record):
+def test_overlapping_period_is_refused_naming_the_existing_record(issuer, wind_farm, march_record):
     start = dt.datetime(2025, 3, 31, tzinfo=SHANGHAI)
     end = dt.datetime(2025, 4, 15, tzinfo=SHANGHAI)
     with pytest.raises(Conflict) as refusal:
-        production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                                 period_start=start, period_end=end, quantity=10)
+        production_record_create(
+            actor=issuer,
+            project=wind_farm,
+            unit_kind="E",
+            period_start=start,
+            period_end=end,
+            quantity=10,
+        )
     assert refusal.value.code == "period_overlap"
     assert refusal.value.details == {"existing_record": march_record.pk}
 
 
 def test_adjacent_periods_do_not_overlap(issuer, wind_farm, march_record):
     start, end = month(2025, 4)
-    production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                             period_start=start, period_end=end, quantity=1)
+    production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity=1,
+    )
 
 
 def test_database_refuses_overlapping_period_and_serials_inserted_with_raw_sql(
@@ -91,16 +119,21 @@ def test_database_refuses_overlapping_period_and_serials_inserted_with_raw_sql(
         # 100 MW x 744 h x 1.10 = 81,840 MWh is the ceiling for March.
         ({"quantity": 81_841}, "implausible_quantity", "quantity"),
         ({"unit_kind": "X"}, "invalid_input", "unit_kind"),
-        ({"period_end": dt.datetime(2025, 2, 1, tzinfo=SHANGHAI)}, "invalid_period",
-         "period_end"),
+        ({"period_end": dt.datetime(2025, 2, 1, tzinfo=SHANGHAI)}, "invalid_period", "period_end"),
         ({"period_start": dt.datetime(2025, 3, 1)}, "invalid_input", "period_start"),
     ],
 )
-def test_bad_production_input_is_refused_and_writes_nothing(issuer, wind_farm, override, code,
-                                                            field):
+def test_bad_production_input_is_refused_and_writes_nothing(
+    issuer, wind_farm, override, code, field
+):
     start, end = month(2025, 3)
-    arguments = {"unit_kind": "E", "period_start": start, "period_end": end, "quantity": 10,
-                 **override}
+    arguments = {
+        "unit_kind": "E",
+        "period_start": start,
+        "period_end": end,
+        "quantity": 10,
+        **override,
+    }
     with pytest.raises(DomainError) as refusal:
         production_record_create(actor=issuer, project=wind_farm, **arguments)
     assert (refusal.value.code, refusal.value.field) == (code, field)
@@ -110,17 +143,28 @@ def test_bad_production_input_is_refused_and_writes_nothing(issuer, wind_farm, o
 
 def test_capacity_ceiling_allows_output_up_to_the_margin(issuer, wind_farm):
     start, end = month(2025, 3)
-    record = production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                                      period_start=start, period_end=end, quantity=81_840)
+    record = production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity=81_840,
+    )
     assert record.units == 81_840
 
 
 def test_period_in_the_future_is_refused(issuer, wind_farm):
     now = timezone.now()
     with pytest.raises(DomainError) as refusal:
-        production_record_create(actor=issuer, project=wind_farm, unit_kind="E",
-                                 period_start=now - dt.timedelta(hours=1),
-                                 period_end=now + dt.timedelta(hours=1), quantity=1)
+        production_record_create(
+            actor=issuer,
+            project=wind_farm,
+            unit_kind="E",
+            period_start=now - dt.timedelta(hours=1),
+            period_end=now + dt.timedelta(hours=1),
+            quantity=1,
+        )
     assert refusal.value.code == "period_in_future"
 
 
@@ -130,32 +174,59 @@ def test_other_project_owner_cannot_record_production(wind_farm, db):
     stranger = UserFactory(role="project_owner")
     start, end = month(2025, 3)
     with pytest.raises(Forbidden):
-        production_record_create(actor=stranger, project=wind_farm, unit_kind="E",
-                                 period_start=start, period_end=end, quantity=1)
+        production_record_create(
+            actor=stranger,
+            project=wind_farm,
+            unit_kind="E",
+            period_start=start,
+            period_end=end,
+            quantity=1,
+        )
 
 
 def test_project_registered_by_owner_waits_for_approval(administrator, project_owner):
-    project = project_register(actor=project_owner, owner=project_owner.organisation,
-                               name="Owner's solar", province="CN-QH", technology="solar",
-                               capacity_mw=Decimal("10"))
+    project = project_register(
+        actor=project_owner,
+        owner=project_owner.organisation,
+        name="Owner's solar",
+        province="CN-QH",
+        technology="solar",
+        capacity_mw=Decimal("10"),
+    )
     assert project.status == Project.Status.PENDING
     start, end = month(2025, 3)
     with pytest.raises(Conflict) as refusal:
-        production_record_create(actor=project_owner, project=project, unit_kind="E",
-                                 period_start=start, period_end=end, quantity=1)
+        production_record_create(
+            actor=project_owner,
+            project=project,
+            unit_kind="E",
+            period_start=start,
+            period_end=end,
+            quantity=1,
+        )
     assert refusal.value.code == "project_not_approved"
     project_set_status(actor=administrator, project=project, status="approved")
-    production_record_create(actor=project_owner, project=project, unit_kind="E",
-                             period_start=start, period_end=end, quantity=1)
+    production_record_create(
+        actor=project_owner,
+        project=project,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity=1,
+    )
     with pytest.raises(Conflict):
         project_set_status(actor=administrator, project=project, status="rejected")
 
 
 @pytest.mark.parametrize(
     ("override", "field"),
-    [({"province": "CN-ZZ"}, "province"), ({"technology": "perpetual"}, "technology"),
-     ({"capacity_mw": Decimal("-1")}, "capacity_mw"), ({"name": " "}, "name"),
-     ({"time_zone": "Mars/Olympus"}, "time_zone")],
+    [
+        ({"province": "CN-ZZ"}, "province"),
+        ({"technology": "perpetual"}, "technology"),
+        ({"capacity_mw": Decimal("-1")}, "capacity_mw"),
+        ({"name": " "}, "name"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ],
 )
 def test_bad_project_registration_is_refused(administrator, project_owner, override, field):
     arguments = {"name": "X", "province": "CN-NM", "technology": "wind", **override}
@@ -167,5 +238,10 @@ def test_bad_project_registration_is_refused(administrator, project_owner, overr
 
 def test_project_cannot_be_registered_for_another_organisation(buyer, project_owner):
     with pytest.raises(Forbidden):
-        project_register(actor=buyer, owner=project_owner.organisation, name="X",
-                         province="CN-NM", technology="wind")
+        project_register(
+            actor=buyer,
+            owner=project_owner.organisation,
+            name="X",
+            province="CN-NM",
+            technology="wind",
+        )

@@ -42,8 +42,7 @@ def test_seed_demo_shows_the_point_and_is_idempotent(db, capsys):
     assert {"GEC", "CCER"} <= set(UnitClaim.objects.values_list("mechanism__code", flat=True))
     call_command("seed_demo")
     assert "nothing changed" in capsys.readouterr().out
-    assert counts == (UnitClaim.objects.count(), Block.objects.count(),
-                      LedgerEvent.objects.count())
+    assert counts == (UnitClaim.objects.count(), Block.objects.count(), LedgerEvent.objects.count())
     call_command("ledger_verify")
 
 

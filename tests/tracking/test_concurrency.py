@@ -38,8 +38,9 @@ def run_at_once(callables):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker, args=(index, call))
-               for index, call in enumerate(callables)]
+    threads = [
+        threading.Thread(target=worker, args=(index, call)) for index, call in enumerate(callables)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -67,8 +68,9 @@ def test_twenty_simultaneous_claims_of_the_same_mwh_by_different_mechanisms_one_
     administrator, project_owner, wind_farm, march_record, owner_account
 ):
     start, end = month(2025, 3)
-    declaration_sign(actor=project_owner, project=wind_farm, unit_kind="E", period_start=start,
-                     period_end=end)
+    declaration_sign(
+        actor=project_owner, project=wind_farm, unit_kind="E", period_start=start, period_end=end
+    )
     direct = ["GEC", "IREC", "TIGR"]
     derived = ["CCER", "VCU", "VER", "PHCER"]
     mechanisms = [(direct + derived)[index % 7] for index in range(20)]
@@ -76,9 +78,14 @@ def test_twenty_simultaneous_claims_of_the_same_mwh_by_different_mechanisms_one_
 
     def attempt(code):
         extra = {"conversion_factor": "0.6565"} if code in derived else {}
-        return lambda: unit_claim_issue(actor=administrator, mechanism=code,
-                                        production_record=march_record, account=owner_account,
-                                        serial_range=same_mwh, **extra)
+        return lambda: unit_claim_issue(
+            actor=administrator,
+            mechanism=code,
+            production_record=march_record,
+            account=owner_account,
+            serial_range=same_mwh,
+            **extra,
+        )
 
     results = run_at_once([attempt(code) for code in mechanisms])
     winners = [result for result in results if isinstance(result, UnitClaim)]
@@ -97,21 +104,31 @@ def test_twenty_simultaneous_transfers_exceeding_the_holding_never_go_negative(
     issuer, project_owner, march_record, owner_account
 ):
     Mechanism.objects.filter(code="GEC").update(max_transfers=None)
-    claim = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                             account=owner_account, quantity=1000)
+    claim = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+    )
     targets = [HoldingAccountFactory() for _index in range(4)]
 
     def attempt(index):
-        return lambda: block_transfer(actor=project_owner, source_account=owner_account,
-                                      target_account=targets[index % 4], mechanism="GEC",
-                                      quantity=70)
+        return lambda: block_transfer(
+            actor=project_owner,
+            source_account=owner_account,
+            target_account=targets[index % 4],
+            mechanism="GEC",
+            quantity=70,
+        )
 
     results = run_at_once([attempt(index) for index in range(20)])
     outcomes = Counter(type(result).__name__ for result in results)
     # 1000 units, 70 each: 14 transfers fit (980), the other 6 must be refused.
     assert outcomes == {"Transfer": 14, "Conflict": 6}, results
-    assert all(result.code == "insufficient_units" for result in results
-               if isinstance(result, Conflict))
+    assert all(
+        result.code == "insufficient_units" for result in results if isinstance(result, Conflict)
+    )
     blocks = Block.objects.filter(claim=claim)
     assert blocks.aggregate(total=Sum("quantity"))["total"] == 1000
     assert blocks.filter(account=owner_account).aggregate(total=Sum("quantity"))["total"] == 20
@@ -122,19 +139,34 @@ def test_twenty_simultaneous_transfers_exceeding_the_holding_never_go_negative(
 def test_retirement_racing_a_transfer_of_the_same_units_one_wins(
     issuer, project_owner, wind_farm, march_record, owner_account, buyer_account
 ):
-    claim = unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                             account=owner_account, quantity=1000)
+    claim = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+    )
     for round_number in range(5):
         units = SerialRange(1 + round_number * 100, 101 + round_number * 100)
         serials = units.format("CN", wind_farm.code, "E", 202503)
-        results = run_at_once([
-            lambda serials=serials: block_transfer(
-                actor=project_owner, source_account=owner_account,
-                target_account=buyer_account, mechanism="GEC", serial_range=serials),
-            lambda serials=serials: block_retire(
-                actor=project_owner, account=owner_account, mechanism="GEC",
-                serial_range=serials, **RETIREMENT_DEFAULTS),
-        ])
+        results = run_at_once(
+            [
+                lambda serials=serials: block_transfer(
+                    actor=project_owner,
+                    source_account=owner_account,
+                    target_account=buyer_account,
+                    mechanism="GEC",
+                    serial_range=serials,
+                ),
+                lambda serials=serials: block_retire(
+                    actor=project_owner,
+                    account=owner_account,
+                    mechanism="GEC",
+                    serial_range=serials,
+                    **RETIREMENT_DEFAULTS,
+                ),
+            ]
+        )
         succeeded = [result for result in results if not isinstance(result, Exception)]
         failed = [result for result in results if isinstance(result, Exception)]
         assert len(succeeded) == 1 and len(failed) == 1, results

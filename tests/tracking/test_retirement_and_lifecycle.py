@@ -30,14 +30,21 @@ RETIREMENT = {
 
 @pytest.fixture
 def gec_claim(issuer, march_record, owner_account):
-    return unit_claim_issue(actor=issuer, mechanism="GEC", production_record=march_record,
-                            account=owner_account, quantity=1000)
+    return unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+    )
 
 
-def test_retirement_records_one_beneficiary_and_splits_the_block(project_owner, gec_claim,
-                                                                 owner_account):
-    retirement = block_retire(actor=project_owner, account=owner_account, mechanism="GEC",
-                              quantity=250, **RETIREMENT)
+def test_retirement_records_one_beneficiary_and_splits_the_block(
+    project_owner, gec_claim, owner_account
+):
+    retirement = block_retire(
+        actor=project_owner, account=owner_account, mechanism="GEC", quantity=250, **RETIREMENT
+    )
     retired = Block.objects.get(retirement=retirement)
     assert retired.status == Block.Status.RETIRED
     assert (retired.serials.lower, retired.serials.upper) == (1, 251)
@@ -48,10 +55,12 @@ def test_retirement_records_one_beneficiary_and_splits_the_block(project_owner, 
     assert event.payload["beneficiary"] == "Hebei Green Steel Co."
 
 
-def test_database_refuses_to_change_a_retired_block(project_owner, gec_claim, owner_account,
-                                                    buyer_account):
-    retirement = block_retire(actor=project_owner, account=owner_account, mechanism="GEC",
-                              quantity=10, **RETIREMENT)
+def test_database_refuses_to_change_a_retired_block(
+    project_owner, gec_claim, owner_account, buyer_account
+):
+    retirement = block_retire(
+        actor=project_owner, account=owner_account, mechanism="GEC", quantity=10, **RETIREMENT
+    )
     retired = Block.objects.get(retirement=retirement)
     with pytest.raises(DatabaseError, match="Cannot update"), transaction.atomic():
         Block.objects.filter(pk=retired.pk).update(account=buyer_account)
@@ -72,30 +81,50 @@ def test_database_refuses_to_change_a_retired_block(project_owner, gec_claim, ow
         ({"reporting_year": "2025"}, "reporting_year"),
     ],
 )
-def test_bad_retirement_input_is_refused(project_owner, gec_claim, owner_account, override,
-                                         field):
+def test_bad_retirement_input_is_refused(project_owner, gec_claim, owner_account, override, field):
     with pytest.raises(DomainError) as refusal:
-        block_retire(actor=project_owner, account=owner_account, mechanism="GEC", quantity=1,
-                     **{**RETIREMENT, **override})
+        block_retire(
+            actor=project_owner,
+            account=owner_account,
+            mechanism="GEC",
+            quantity=1,
+            **{**RETIREMENT, **override},
+        )
     assert refusal.value.field == field
     assert not Retirement.objects.exists()
 
 
 def test_cancellation_takes_units_out_for_good(project_owner, gec_claim, owner_account):
-    cancellation = block_cancel(actor=project_owner, account=owner_account, mechanism="GEC",
-                                quantity=100, reason="voluntary cancellation")
+    cancellation = block_cancel(
+        actor=project_owner,
+        account=owner_account,
+        mechanism="GEC",
+        quantity=100,
+        reason="voluntary cancellation",
+    )
     assert Block.objects.get(cancellation=cancellation).status == Block.Status.CANCELLED
     with pytest.raises(Conflict):
-        block_cancel(actor=project_owner, account=owner_account, mechanism="GEC",
-                     quantity=901, reason="too many")
+        block_cancel(
+            actor=project_owner,
+            account=owner_account,
+            mechanism="GEC",
+            quantity=901,
+            reason="too many",
+        )
 
 
-def test_revocation_cancels_every_unit_of_the_claim(administrator, project_owner, gec_claim,
-                                                    owner_account, buyer_account):
+def test_revocation_cancels_every_unit_of_the_claim(
+    administrator, project_owner, gec_claim, owner_account, buyer_account
+):
     from tracking.services import block_transfer
 
-    block_transfer(actor=project_owner, source_account=owner_account,
-                   target_account=buyer_account, mechanism="GEC", quantity=100)
+    block_transfer(
+        actor=project_owner,
+        source_account=owner_account,
+        target_account=buyer_account,
+        mechanism="GEC",
+        quantity=100,
+    )
     revoked = claim_revoke(actor=administrator, claim=gec_claim, reason="meter fault")
     assert revoked.status == UnitClaim.Status.REVOKED
     assert set(Block.objects.filter(claim=gec_claim).values_list("status", flat=True)) == {
@@ -105,10 +134,12 @@ def test_revocation_cancels_every_unit_of_the_claim(administrator, project_owner
     assert event.payload["cancelled_quantity"] == 1000
 
 
-def test_revocation_is_refused_when_units_are_retired(administrator, project_owner, gec_claim,
-                                                      owner_account):
-    block_retire(actor=project_owner, account=owner_account, mechanism="GEC", quantity=1,
-                 **RETIREMENT)
+def test_revocation_is_refused_when_units_are_retired(
+    administrator, project_owner, gec_claim, owner_account
+):
+    block_retire(
+        actor=project_owner, account=owner_account, mechanism="GEC", quantity=1, **RETIREMENT
+    )
     with pytest.raises(Conflict) as refusal:
         claim_revoke(actor=administrator, claim=gec_claim, reason="meter fault")
     assert refusal.value.code == "units_retired"
@@ -120,8 +151,9 @@ def test_only_administrators_revoke_or_freeze(issuer, gec_claim):
     with pytest.raises(Forbidden):
         claim_revoke(actor=issuer, claim=gec_claim, reason="x")
     with pytest.raises(Forbidden):
-        block_set_status(actor=issuer, block=Block.objects.get(claim=gec_claim),
-                         status="frozen", reason="x")
+        block_set_status(
+            actor=issuer, block=Block.objects.get(claim=gec_claim), status="frozen", reason="x"
+        )
 
 
 def test_revocation_needs_a_reason(administrator, gec_claim):
@@ -142,5 +174,6 @@ def test_units_past_validity_expire_once(gec_claim, project_owner, owner_account
     block.refresh_from_db()
     assert block.status == Block.Status.EXPIRED
     with pytest.raises(Conflict):
-        block_retire(actor=project_owner, account=owner_account, mechanism="GEC", quantity=1,
-                     **RETIREMENT)
+        block_retire(
+            actor=project_owner, account=owner_account, mechanism="GEC", quantity=1, **RETIREMENT
+        )

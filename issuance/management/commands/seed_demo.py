@@ -46,8 +46,9 @@ class Command(BaseCommand):
     help = "Load the demo data set (idempotent)."
 
     def handle(self, *args, **options):
-        administrator = _user(DEMO_ADMIN, None, User.Role.ADMINISTRATOR, is_staff=True,
-                              is_superuser=True)
+        administrator = _user(
+            DEMO_ADMIN, None, User.Role.ADMINISTRATOR, is_staff=True, is_superuser=True
+        )
         if Organisation.objects.filter(code="windco").exists():
             self.stdout.write("demo data already present; nothing changed")
             self._print_login()
@@ -57,10 +58,15 @@ class Command(BaseCommand):
         # The point of the registry: the same MWh offered again as I-REC is refused, and the
         # refusal (naming the CCER claim) is written to the ledger in a transaction of its own.
         try:
-            unit_claim_issue(actor=gec_officer, mechanism="IREC", production_record=solar_record,
-                             account=windco_account,
-                             serial_range=SerialRange(solar_record.serials.lower,
-                                                      solar_record.serials.lower + 1000))
+            unit_claim_issue(
+                actor=gec_officer,
+                mechanism="IREC",
+                production_record=solar_record,
+                account=windco_account,
+                serial_range=SerialRange(
+                    solar_record.serials.lower, solar_record.serials.lower + 1000
+                ),
+            )
         except DoubleClaim as refusal:
             self.stdout.write(f"refused as expected: {refusal.message}")
         seal()
@@ -71,18 +77,30 @@ class Command(BaseCommand):
         self.stdout.write(f"admin login: {DEMO_ADMIN} / {DEMO_PASSWORD}")
 
     def _load(self, administrator: User):
-        gec_centre = organisation_create(actor=administrator, code="gec-centre",
-                                         name="National green certificate centre",
-                                         kind=Organisation.Kind.ISSUING_BODY)
-        carbon_registry = organisation_create(actor=administrator, code="ccer-registry",
-                                              name="National GHG voluntary reduction registry",
-                                              kind=Organisation.Kind.ISSUING_BODY)
-        windco = organisation_create(actor=administrator, code="windco",
-                                     name="Inner Mongolia Wind Power Co.",
-                                     kind=Organisation.Kind.PROJECT_OWNER)
-        steelco = organisation_create(actor=administrator, code="steelco",
-                                      name="Hebei Green Steel Co.",
-                                      kind=Organisation.Kind.TRADER)
+        gec_centre = organisation_create(
+            actor=administrator,
+            code="gec-centre",
+            name="National green certificate centre",
+            kind=Organisation.Kind.ISSUING_BODY,
+        )
+        carbon_registry = organisation_create(
+            actor=administrator,
+            code="ccer-registry",
+            name="National GHG voluntary reduction registry",
+            kind=Organisation.Kind.ISSUING_BODY,
+        )
+        windco = organisation_create(
+            actor=administrator,
+            code="windco",
+            name="Inner Mongolia Wind Power Co.",
+            kind=Organisation.Kind.PROJECT_OWNER,
+        )
+        steelco = organisation_create(
+            actor=administrator,
+            code="steelco",
+            name="Hebei Green Steel Co.",
+            kind=Organisation.Kind.TRADER,
+        )
         for code in ("GEC", "IREC"):
             Mechanism.objects.get(code=code).issuing_bodies.add(gec_centre)
         for code in ("CCER", "VCU"):
@@ -91,30 +109,62 @@ class Command(BaseCommand):
         ccer_officer = _user("ccer-officer", carbon_registry, User.Role.ISSUER)
         owner = _user("windco-owner", windco, User.Role.PROJECT_OWNER)
         steel_buyer = _user("steelco-trader", steelco, User.Role.HOLDER)
-        _user("auditor", organisation_create(actor=administrator, code="audit-firm",
-                                             name="Independent Audit LLP",
-                                             kind=Organisation.Kind.AUDITOR), User.Role.AUDITOR)
+        _user(
+            "auditor",
+            organisation_create(
+                actor=administrator,
+                code="audit-firm",
+                name="Independent Audit LLP",
+                kind=Organisation.Kind.AUDITOR,
+            ),
+            User.Role.AUDITOR,
+        )
 
-        windco_account = holding_account_open(actor=administrator, organisation=windco,
-                                              name="WindCo certificates")
-        steel_account = holding_account_open(actor=administrator, organisation=steelco,
-                                             name="SteelCo green power")
+        windco_account = holding_account_open(
+            actor=administrator, organisation=windco, name="WindCo certificates"
+        )
+        steel_account = holding_account_open(
+            actor=administrator, organisation=steelco, name="SteelCo green power"
+        )
 
-        wind = project_register(actor=administrator, owner=windco, name="Bayannur wind farm",
-                                province="CN-NM", technology="wind",
-                                capacity_mw=Decimal("200"), grid_region="North China",
-                                commissioning_date=dt.date(2021, 12, 1),
-                                external_ids={"GEC": "GEC-NM-0001"})
-        solar = project_register(actor=administrator, owner=windco, name="Golmud solar park",
-                                 province="CN-QH", technology="solar",
-                                 capacity_mw=Decimal("100"), grid_region="Northwest China",
-                                 commissioning_date=dt.date(2022, 6, 30))
-        project_register(actor=administrator, owner=windco, name="Ningbo boiler retrofit",
-                         province="CN-ZJ", technology="energy_saving")
+        wind = project_register(
+            actor=administrator,
+            owner=windco,
+            name="Bayannur wind farm",
+            province="CN-NM",
+            technology="wind",
+            capacity_mw=Decimal("200"),
+            grid_region="North China",
+            commissioning_date=dt.date(2021, 12, 1),
+            external_ids={"GEC": "GEC-NM-0001"},
+        )
+        solar = project_register(
+            actor=administrator,
+            owner=windco,
+            name="Golmud solar park",
+            province="CN-QH",
+            technology="solar",
+            capacity_mw=Decimal("100"),
+            grid_region="Northwest China",
+            commissioning_date=dt.date(2022, 6, 30),
+        )
+        project_register(
+            actor=administrator,
+            owner=windco,
+            name="Ningbo boiler retrofit",
+            province="CN-ZJ",
+            technology="energy_saving",
+        )
 
         wind_records = [
-            production_record_create(actor=gec_officer, project=wind, unit_kind="E",
-                                     period_start=start, period_end=end, quantity=quantity)
+            production_record_create(
+                actor=gec_officer,
+                project=wind,
+                unit_kind="E",
+                period_start=start,
+                period_end=end,
+                quantity=quantity,
+            )
             for (start, end), quantity in (
                 (_month(2025, 1), Decimal("48210.375")),
                 (_month(2025, 2), Decimal("45877.250")),
@@ -122,24 +172,52 @@ class Command(BaseCommand):
             )
         ]
         for record in wind_records:
-            unit_claim_issue(actor=gec_officer, mechanism="GEC", production_record=record,
-                             account=windco_account, quantity=record.units)
-        block_transfer(actor=owner, source_account=windco_account, target_account=steel_account,
-                       mechanism="GEC", quantity=30000)
-        block_retire(actor=steel_buyer, account=steel_account, mechanism="GEC",
-                     quantity=20000, beneficiary_name="Hebei Green Steel Co.",
-                     purpose="scope2_electricity", claim_period_start=dt.date(2025, 1, 1),
-                     claim_period_end=dt.date(2025, 3, 31), location="CN-HE",
-                     reporting_year=2025)
+            unit_claim_issue(
+                actor=gec_officer,
+                mechanism="GEC",
+                production_record=record,
+                account=windco_account,
+                quantity=record.units,
+            )
+        block_transfer(
+            actor=owner,
+            source_account=windco_account,
+            target_account=steel_account,
+            mechanism="GEC",
+            quantity=30000,
+        )
+        block_retire(
+            actor=steel_buyer,
+            account=steel_account,
+            mechanism="GEC",
+            quantity=20000,
+            beneficiary_name="Hebei Green Steel Co.",
+            purpose="scope2_electricity",
+            claim_period_start=dt.date(2025, 1, 1),
+            claim_period_end=dt.date(2025, 3, 31),
+            location="CN-HE",
+            reporting_year=2025,
+        )
 
         start, end = _month(2025, 3)
-        solar_record = production_record_create(actor=gec_officer, project=solar, unit_kind="E",
-                                                period_start=start, period_end=end,
-                                                quantity=Decimal("20500.6"))
-        declaration_sign(actor=owner, project=solar, unit_kind="E", period_start=start,
-                         period_end=end)
-        unit_claim_issue(actor=ccer_officer, mechanism="CCER", production_record=solar_record,
-                         account=windco_account, quantity=solar_record.units,
-                         conversion_factor=Decimal("0.6565"),
-                         conversion_source="Northwest grid combined margin, 2025")
+        solar_record = production_record_create(
+            actor=gec_officer,
+            project=solar,
+            unit_kind="E",
+            period_start=start,
+            period_end=end,
+            quantity=Decimal("20500.6"),
+        )
+        declaration_sign(
+            actor=owner, project=solar, unit_kind="E", period_start=start, period_end=end
+        )
+        unit_claim_issue(
+            actor=ccer_officer,
+            mechanism="CCER",
+            production_record=solar_record,
+            account=windco_account,
+            quantity=solar_record.units,
+            conversion_factor=Decimal("0.6565"),
+            conversion_source="Northwest grid combined margin, 2025",
+        )
         return gec_officer, windco_account, solar_record
