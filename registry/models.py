@@ -209,9 +209,21 @@ class ProductionRecord(models.Model):
         verbose_name = _("production record")
         verbose_name_plural = _("production records")
         constraints = [
+            # I1: metered periods of a stream never overlap, and a derived record (tonnes
+            # derived from MWh already claimed) never overlaps a metered one. Derived records of
+            # one period may coexist: each comes from distinct, already-claimed source units.
             ExclusionConstraint(
                 name="production_periods_never_overlap",
                 expressions=[("stream", RangeOperators.EQUAL), ("period", RangeOperators.OVERLAPS)],
+                condition=Q(source="metered"),
+            ),
+            ExclusionConstraint(
+                name="derived_never_overlaps_metered",
+                expressions=[
+                    ("stream", RangeOperators.EQUAL),
+                    ("period", RangeOperators.OVERLAPS),
+                    ("source", RangeOperators.NOT_EQUAL),
+                ],
             ),
             ExclusionConstraint(
                 name="production_serials_allocated_once",

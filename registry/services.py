@@ -269,11 +269,11 @@ def allocate_production(
     stream = (
         Stream.objects.select_for_update(of=("self",)).select_related("project").get(pk=stream.pk)
     )
-    overlapping = (
-        ProductionRecord.objects.filter(stream=stream, period__overlap=period)
-        .order_by("pk")
-        .first()
-    )
+    overlapping_records = ProductionRecord.objects.filter(stream=stream, period__overlap=period)
+    if source == ProductionRecord.Source.DERIVED:
+        # Several derivations may share a period; only metered output there would double count.
+        overlapping_records = overlapping_records.exclude(source=ProductionRecord.Source.DERIVED)
+    overlapping = overlapping_records.order_by("pk").first()
     if overlapping is not None:
         raise Conflict(
             _(

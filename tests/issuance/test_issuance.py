@@ -320,3 +320,52 @@ def test_outsider_and_auditor_cannot_issue(outsider, auditor, march_record, owne
                 account=owner_account,
                 quantity=1,
             )
+
+
+def test_two_derivations_from_different_mwh_of_one_period_both_succeed(
+    second_issuer, project_owner, wind_farm, march_record, owner_account
+):
+    sign_declaration(project_owner, wind_farm)
+    ccer = unit_claim_issue(
+        actor=second_issuer,
+        mechanism="CCER",
+        production_record=march_record,
+        account=owner_account,
+        quantity=500,
+        conversion_factor="0.6",
+    )
+    vcu = unit_claim_issue(
+        actor=second_issuer,
+        mechanism="VCU",
+        production_record=march_record,
+        account=owner_account,
+        quantity=500,
+        conversion_factor="0.6",
+    )
+    assert (ccer.quantity, vcu.quantity) == (300, 300)
+    assert ccer.serials.upper <= vcu.serials.lower  # distinct tonnes on the carbon stream
+
+
+def test_metered_tonnes_overlapping_derived_tonnes_are_refused(
+    administrator, second_issuer, project_owner, wind_farm, march_record, owner_account
+):
+    sign_declaration(project_owner, wind_farm)
+    unit_claim_issue(
+        actor=second_issuer,
+        mechanism="CCER",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+        conversion_factor="0.6565",
+    )
+    start, end = month(2025, 3)
+    with pytest.raises(Conflict) as refusal:
+        production_record_create(
+            actor=administrator,
+            project=wind_farm,
+            unit_kind="C",
+            period_start=start,
+            period_end=end,
+            quantity=100,
+        )
+    assert refusal.value.code == "period_overlap"
