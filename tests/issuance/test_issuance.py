@@ -369,3 +369,39 @@ def test_metered_tonnes_overlapping_derived_tonnes_are_refused(
             quantity=100,
         )
     assert refusal.value.code == "period_overlap"
+
+
+def test_exclusion_violation_itself_becomes_a_double_claim_naming_the_holder(
+    issuer, march_record, owner_account, monkeypatch
+):
+    """If the application check misses a claim (a race), the database constraint still refuses
+    the insert, and the refusal still names the claim that holds the units."""
+    import issuance.services as issuance_services
+
+    gec = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=100,
+    )
+    real_lookup = issuance_services.live_claim_overlapping
+    calls = []
+
+    def blind_first_lookup(**kwargs):
+        calls.append(kwargs)
+        return None if len(calls) == 1 else real_lookup(**kwargs)
+
+    monkeypatch.setattr(issuance_services, "live_claim_overlapping", blind_first_lookup)
+    with pytest.raises(DoubleClaim) as refusal:
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="GEC",
+            production_record=march_record,
+            account=owner_account,
+            serial_range=SerialRange(99, 120),
+        )
+    assert len(calls) == 2  # the insert was attempted and refused by the database
+    assert refusal.value.details["existing_claim"]["id"] == gec.pk
+    assert refusal.value.details["overlap"]["lower"] == 99
+    assert refusal.value.details["overlap"]["upper"] == 101
