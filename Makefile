@@ -77,6 +77,16 @@ run: $(INSTALLED)
 	stop_worker() {
 	$(stop_worker)
 	}
+	server=
+	stop_all() {
+	  # runserver's autoreloader serves from a child process: stop the child and the parent.
+	  if [ -n "$$server" ] && kill -0 "$$server" 2>/dev/null; then
+	    pkill -TERM -P "$$server" 2>/dev/null || true
+	    kill -TERM "$$server" 2>/dev/null || true
+	    wait "$$server" 2>/dev/null || true
+	  fi
+	  stop_worker
+	}
 	stop_worker  # one left by an earlier run that was killed hard
 	if [ -z "$${DATABASE_URL:-}" ] && [ -z "$${REDIS_URL:-}" ]; then
 	  echo "starting the embedded PostgreSQL and Redis (data under $(DATA)/)"
@@ -84,8 +94,8 @@ run: $(INSTALLED)
 	fi
 	$(PYTHON) manage.py migrate --no-input
 	$(PYTHON) manage.py seed_demo | tee $(DATA)/seed_demo.log
-	trap stop_worker EXIT
-	trap 'exit 130' INT
+	trap stop_all EXIT
+	trap 'exit 0' INT  # Ctrl-C is the normal way to stop the server
 	trap 'exit 143' TERM
 	$(VENV)/bin/celery -A registry worker -B -l info >$(WORKER_LOG) 2>&1 &
 	echo $$! >$(WORKER_PID)
@@ -95,7 +105,11 @@ run: $(INSTALLED)
 	grep -m1 'admin login' $(DATA)/seed_demo.log || true
 	echo "Ctrl-C stops the server and the worker; 'make stop' stops the embedded servers."
 	echo
-	$(PYTHON) manage.py runserver $(ADDRESS)
+	# In the background and waited for, so that Ctrl-C or a TERM to make reaches the traps
+	# above at once; the EXIT trap stops the server and the worker however this ends.
+	$(PYTHON) manage.py runserver $(ADDRESS) &
+	server=$$!
+	wait "$$server"
 
 test: $(INSTALLED)
 	@echo "+ $(PYTHON) -m pytest $(PYTEST_ARGS)"
