@@ -70,3 +70,20 @@ def test_health_page_reports_database_redis_and_worker(client):
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         response = client.get("/health/?format=json")
     assert response.status_code == 200, response.content
+
+
+def test_admin_creates_accounts_through_the_service(client, administrator, buyer):
+    from accounts.models import HoldingAccount
+
+    administrator.is_superuser = True
+    administrator.save()
+    client.force_login(administrator)
+    for name in ("First", "Second"):
+        response = client.post(
+            reverse("admin:accounts_holdingaccount_add"),
+            {"organisation": buyer.organisation_id, "name": name},
+        )
+        assert response.status_code == 302, response.content
+    numbers = list(HoldingAccount.objects.order_by("pk").values_list("number", flat=True))
+    assert all(number.startswith("CN-") for number in numbers) and len(set(numbers)) == 2
+    assert LedgerEvent.objects.filter(kind=LedgerEvent.Kind.ACCOUNT_OPENED).count() == 2
