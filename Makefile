@@ -5,7 +5,7 @@
 #   make run     set up, migrate, load the demo, start a Celery worker + beat, serve :8000
 #   make test    set up, run the whole test suite
 #   make stop    stop the Celery worker and the embedded servers
-#   make bench   run the benchmarks (bench/run.py)
+#   make bench   run the benchmarks (bench/run.py; BENCH_ARGS="--help" for options)
 #   make lint    ruff format --check and ruff check
 
 SHELL := /bin/bash
@@ -21,6 +21,7 @@ WORKER_PID := $(DATA)/celery-worker.pid
 WORKER_LOG := $(DATA)/celery-worker.log
 ADDRESS ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help venv run test bench stop lint
 
@@ -116,7 +117,8 @@ test: $(INSTALLED)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
-	@$(PYTHON) bench/run.py
+	@echo "+ $(PYTHON) bench/run.py $(BENCH_ARGS)"
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 stop:
 	@$(stop_worker)
