@@ -487,7 +487,7 @@ def block_retire(
             raise DomainError(_("Give the claim period as dates."), field=field)
     if claim_period_end < claim_period_start:
         raise DomainError(
-            _("The claim period must end after it starts."),
+            _("The claim period must not end before it starts."),
             code="invalid_period",
             field="claim_period_end",
         )
