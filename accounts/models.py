@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from registry.roles import Role
+
 
 class Organisation(models.Model):
     """A legal entity that owns projects, holds accounts, issues certificates or audits.
@@ -40,13 +42,7 @@ class User(AbstractUser):
     Registry administrators have the administrator role and may have no organisation.
     """
 
-    class Role(models.TextChoices):
-        ADMINISTRATOR = "administrator", _("Registry administrator")
-        ISSUER = "issuer", _("Issuing body officer")
-        PROJECT_OWNER = "project_owner", _("Project owner")
-        HOLDER = "holder", _("Account holder")
-        AUDITOR = "auditor", _("Auditor")
-        PUBLIC = "public", _("No role")
+    Role = Role
 
     organisation = models.ForeignKey(
         Organisation,

@@ -7,10 +7,10 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
-from accounts.permissions import require_account_operator, require_administrator
 from registry.errors import Conflict, DomainError
 from registry.ledger import record_event
 from registry.models import LedgerEvent
+from registry.permissions import require_account_operator, require_administrator
 
 
 def organisation_create(

@@ -19,7 +19,7 @@ from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
-from accounts.permissions import require_issuer_of
+from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, DoubleClaim
 from registry.ledger import record_event, record_refusal
@@ -34,7 +34,8 @@ from registry.models import (
     UnitClaim,
     UnitKind,
 )
-from registry.selectors import account_resolve, live_claim_overlapping, mechanism_resolve
+from registry.permissions import require_issuer_of
+from registry.selectors import live_claim_overlapping, mechanism_resolve
 from registry.services import allocate_production
 from tracking.models import Block
 

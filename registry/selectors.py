@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import HoldingAccount
 from registry.errors import NotFound
 from registry.models import Mechanism, UnitClaim
 
@@ -20,24 +19,6 @@ def mechanism_resolve(mechanism: Mechanism | str) -> Mechanism:
             _("Unknown mechanism %(code)s.") % {"code": mechanism},
             code="unknown_mechanism",
             field="mechanism",
-        )
-    return found
-
-
-def account_resolve(account: HoldingAccount | str | None, *, field: str) -> HoldingAccount:
-    """A HoldingAccount from an instance or an account number; ``unknown_account`` otherwise."""
-    if isinstance(account, HoldingAccount):
-        return account
-    found = (
-        HoldingAccount.objects.filter(number=str(account or "").strip())
-        .select_related("organisation")
-        .first()
-    )
-    if found is None:
-        raise NotFound(
-            _("Unknown account %(account)s.") % {"account": account},
-            code="unknown_account",
-            field=field,
         )
     return found
 

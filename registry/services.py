@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -19,12 +19,6 @@ from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRa
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation, User
-from accounts.permissions import (
-    is_administrator,
-    require_administrator,
-    require_project_operator,
-)
 from registry.errors import Conflict, DomainError, Forbidden, NotFound
 from registry.ledger import record_event, sha256_hex
 from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
@@ -36,6 +30,15 @@ from registry.models import (
     Stream,
     UnitKind,
 )
+from registry.permissions import (
+    is_administrator,
+    require_administrator,
+    require_project_operator,
+)
+from registry.roles import Role
+
+if TYPE_CHECKING:  # accounts depends on the core, never the reverse
+    from accounts.models import Organisation, User
 
 PROJECT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud safely
 ISO_3166_2_CN = {
@@ -118,7 +121,7 @@ def project_register(
     administrator's approval. Every unit kind gets its stream.
     """
     if not is_administrator(actor) and not (
-        actor.role == User.Role.PROJECT_OWNER and actor.organisation_id == owner.pk
+        actor.role == Role.PROJECT_OWNER and actor.organisation_id == owner.pk
     ):
         raise Forbidden(
             _("You may register projects only for your own organisation."), field="owner"
@@ -433,7 +436,7 @@ def declaration_sign(
     language: str = "en",
 ) -> Declaration:
     """The project owner signs the generated text; the exact text and its SHA-256 are stored."""
-    if not (actor.role == User.Role.PROJECT_OWNER and actor.organisation_id == project.owner_id):
+    if not (actor.role == Role.PROJECT_OWNER and actor.organisation_id == project.owner_id):
         raise Forbidden(_("Only the project owner may sign its declarations."), field="project")
     if language not in DECLARATION_TEMPLATES:
         raise DomainError(
@@ -494,8 +497,7 @@ def declaration_sign(
 def declaration_revoke(*, actor: User, declaration: Declaration, reason: str) -> Declaration:
     """Revoke a declaration: future issuance under it is refused; past issuance stands."""
     if not is_administrator(actor) and not (
-        actor.role == User.Role.PROJECT_OWNER
-        and actor.organisation_id == declaration.project.owner_id
+        actor.role == Role.PROJECT_OWNER and actor.organisation_id == declaration.project.owner_id
     ):
         require_administrator(actor, "revoke declarations of other organisations")
     with transaction.atomic():

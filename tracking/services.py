@@ -21,12 +21,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
-from accounts.permissions import require_account_operator, require_administrator
+from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, NotFound
 from registry.ledger import record_event
 from registry.models import LedgerEvent, Mechanism, Stream, UnitClaim
-from registry.selectors import account_resolve, mechanism_resolve
+from registry.permissions import require_account_operator, require_administrator
+from registry.selectors import mechanism_resolve
 from registry.services import validate_subdivision
 from tracking.models import Block, Cancellation, Retirement, Transfer
 

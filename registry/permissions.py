@@ -5,10 +5,15 @@ Each function raises ``Forbidden`` naming the refused operation; none writes any
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import HoldingAccount, User
 from registry.errors import Forbidden
+from registry.roles import Role
+
+if TYPE_CHECKING:  # the models live in accounts, which depends on this module, not the reverse
+    from accounts.models import HoldingAccount, User
 
 
 def is_administrator(actor: User) -> bool:
@@ -33,7 +38,7 @@ def require_account_operator(actor: User, account: HoldingAccount) -> None:
     if (
         actor.is_active
         and actor.organisation_id == account.organisation_id
-        and actor.role in (User.Role.HOLDER, User.Role.PROJECT_OWNER, User.Role.ISSUER)
+        and actor.role in (Role.HOLDER, Role.PROJECT_OWNER, Role.ISSUER)
     ):
         return
     raise Forbidden(
@@ -49,7 +54,7 @@ def require_issuer_of(actor: User, mechanism) -> None:
         return
     if (
         actor.is_active
-        and actor.role == User.Role.ISSUER
+        and actor.role == Role.ISSUER
         and actor.organisation_id is not None
         and mechanism.issuing_bodies.filter(pk=actor.organisation_id).exists()
     ):
@@ -63,11 +68,11 @@ def require_project_operator(actor: User, project) -> None:
     """Project owners for their own projects, issuing bodies and administrators for any."""
     if is_administrator(actor):
         return
-    if actor.is_active and actor.role == User.Role.ISSUER:
+    if actor.is_active and actor.role == Role.ISSUER:
         return
     if (
         actor.is_active
-        and actor.role == User.Role.PROJECT_OWNER
+        and actor.role == Role.PROJECT_OWNER
         and actor.organisation_id == project.owner_id
     ):
         return
