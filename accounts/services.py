@@ -89,7 +89,11 @@ def holding_account_set_status(
         if (current.status, status) not in _ACCOUNT_TRANSITIONS:
             raise Conflict(
                 _("Account %(account)s is %(current)s and cannot become %(status)s.")
-                % {"account": current.number, "current": current.status, "status": status},
+                % {
+                    "account": current.number,
+                    "current": current.get_status_display(),
+                    "status": HoldingAccount.Status(status).label,
+                },
                 code="invalid_status_change",
                 field="status",
             )

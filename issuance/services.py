@@ -293,7 +293,7 @@ def _issue(
     if account.status != HoldingAccount.Status.ACTIVE:
         raise Conflict(
             _("Account %(account)s is %(status)s.")
-            % {"account": account.number, "status": account.status},
+            % {"account": account.number, "status": account.get_status_display()},
             code="account_not_active",
             field="account",
         )

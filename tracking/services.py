@@ -614,6 +614,10 @@ _BLOCK_TRANSITIONS = {("active", "frozen"), ("frozen", "active")}
 def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> Block:
     """Freeze or unfreeze a whole block (administrators), as a compare-and-set update."""
     require_administrator(actor, "freeze or unfreeze units")
+    if status not in (Block.Status.ACTIVE, Block.Status.FROZEN):
+        raise DomainError(
+            _("Unknown block status %(status)s.") % {"status": status}, field="status"
+        )
     if not (reason or "").strip():
         raise DomainError(_("A reason is required."), code="reason_required", field="reason")
     with transaction.atomic():
@@ -621,7 +625,11 @@ def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> 
         if (current.status, status) not in _BLOCK_TRANSITIONS:
             raise Conflict(
                 _("Block %(block)s is %(current)s and cannot become %(status)s.")
-                % {"block": current.pk, "current": current.status, "status": status},
+                % {
+                    "block": current.pk,
+                    "current": current.get_status_display(),
+                    "status": Block.Status(status).label,
+                },
                 code="invalid_status_change",
                 field="status",
             )

@@ -177,3 +177,16 @@ def test_units_past_validity_expire_once(gec_claim, project_owner, owner_account
         block_retire(
             actor=project_owner, account=owner_account, mechanism="GEC", quantity=1, **RETIREMENT
         )
+
+
+def test_block_status_change_refuses_unknown_or_final_statuses(administrator, gec_claim):
+    block = Block.objects.get(claim=gec_claim)
+    for status in ("vanished", "retired"):
+        with pytest.raises(DomainError) as refusal:
+            block_set_status(actor=administrator, block=block, status=status, reason="x")
+        assert refusal.value.field == "status"
+    with pytest.raises(Conflict) as refusal:
+        block_set_status(actor=administrator, block=block, status="active", reason="x")
+    assert refusal.value.code == "invalid_status_change"
+    block.refresh_from_db()
+    assert block.status == "active"
