@@ -9,6 +9,7 @@ attempt to the ledger in a transaction of its own.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -179,29 +180,33 @@ def _conversion_factor(value: Any) -> Decimal:
     return factor
 
 
-def _insert_claim(*, actor: User, **fields: Any) -> UnitClaim:
-    """Insert a live claim; an exclusion violation becomes a DoubleClaim naming the holder."""
-    stream_id, serial_range = fields["stream"].pk, fields["serials"]
-    existing = live_claim_overlapping(
-        stream_id=stream_id, lower=serial_range.lower, upper=serial_range.upper
-    )
-    if existing is None:
-        try:
-            with transaction.atomic():
-                return UnitClaim.objects.create(issued_by=actor, **fields)
-        except IntegrityError as error:
-            cause = error.__cause__
-            if not isinstance(cause, psycopg.errors.ExclusionViolation):
-                raise
-            # A concurrent claim committed between our check and our insert.
-            existing = live_claim_overlapping(
-                stream_id=stream_id, lower=serial_range.lower, upper=serial_range.upper
-            )
-            if existing is None:
-                raise
-    lower = max(existing.serials.lower, serial_range.lower)
-    upper = min(existing.serials.upper, serial_range.upper)
-    raise DoubleClaim.naming(existing, lower, upper)
+@dataclass
+class _ClaimAttempt:
+    """The range a claim insert was last attempted on, to name the holder if it is refused."""
+
+    stream_id: int | None = None
+    serials: NumericRange | None = None
+
+
+def _double_claim(existing: UnitClaim, serials: NumericRange) -> DoubleClaim:
+    lower = max(existing.serials.lower, serials.lower)
+    upper = min(existing.serials.upper, serials.upper)
+    return DoubleClaim.naming(existing, lower, upper)
+
+
+def _insert_claim(
+    *, actor: User, attempt: _ClaimAttempt, check_first: bool, **fields: Any
+) -> UnitClaim:
+    """Insert a live claim. The exclusion constraint decides; ``check_first`` looks for a holder
+    beforehand (for explicit ranges) so that the usual refusal needs no failed insert."""
+    attempt.stream_id, attempt.serials = fields["stream"].pk, fields["serials"]
+    if check_first:
+        existing = live_claim_overlapping(
+            stream_id=attempt.stream_id, lower=attempt.serials.lower, upper=attempt.serials.upper
+        )
+        if existing is not None:
+            raise _double_claim(existing, attempt.serials)
+    return UnitClaim.objects.create(issued_by=actor, **fields)
 
 
 def _covering_declaration(record: ProductionRecord) -> Declaration | None:
@@ -329,80 +334,113 @@ def _issue(
                 code="declaration_missing",
                 field="production_record",
             )
-    with transaction.atomic():
-        # Serialises "find the next unclaimed serials -> claim them" per stream (NetBox-style).
-        advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
-        if requested is None:
-            requested = _first_unclaimed(record, quantity)
-        claim_fields = {
-            "mechanism": mechanism,
-            "stream": stream,
-            "production_record": record,
-            "serials": NumericRange(requested.lower, requested.upper, "[)"),
-            "quantity": requested.length,
-            "vintage": record.vintage,
-            "account": account,
-            "expires_at": expiry_of(mechanism, record),
-        }
-        if not derived:
-            claim = _insert_claim(actor=actor, role=UnitClaim.Role.DIRECT, **claim_fields)
-            source_claim = None
-        else:
-            source_claim = _insert_claim(actor=actor, role=UnitClaim.Role.SOURCE, **claim_fields)
-            carbon_stream = Stream.objects.get(project=project, unit_kind=UnitKind.CARBON)
-            derived_record = allocate_production(
-                actor=actor,
-                stream=carbon_stream,
-                period=record.period,
-                quantity=(Decimal(requested.length) * factor).quantize(
-                    Decimal("0.000001"), rounding=ROUND_DOWN
-                ),
-                source=ProductionRecord.Source.DERIVED,
-            )
-            if derived_record.serials is None:
-                raise DomainError(
-                    _("%(units)s units at factor %(factor)s give less than one whole tonne.")
-                    % {"units": requested.length, "factor": factor},
-                    code="derived_quantity_zero",
-                    field="quantity",
+    attempt = _ClaimAttempt()
+    try:
+        with transaction.atomic():
+            # Serialises "find the next unclaimed serials -> claim them" per stream (NetBox-style).
+            advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
+            # A range found free under the stream lock needs no second look before the insert.
+            explicit = requested is not None
+            if requested is None:
+                requested = _first_unclaimed(record, quantity)
+            claim_fields = {
+                "mechanism": mechanism,
+                "stream": stream,
+                "production_record": record,
+                "serials": NumericRange(requested.lower, requested.upper, "[)"),
+                "quantity": requested.length,
+                "vintage": record.vintage,
+                "account": account,
+                "expires_at": expiry_of(mechanism, record),
+            }
+            if not derived:
+                claim = _insert_claim(
+                    actor=actor,
+                    attempt=attempt,
+                    check_first=explicit,
+                    role=UnitClaim.Role.DIRECT,
+                    **claim_fields,
                 )
-            derived_record.stream = carbon_stream
-            claim = _insert_claim(
-                actor=actor,
+                source_claim = None
+            else:
+                source_claim = _insert_claim(
+                    actor=actor,
+                    attempt=attempt,
+                    check_first=explicit,
+                    role=UnitClaim.Role.SOURCE,
+                    **claim_fields,
+                )
+                carbon_stream = Stream.objects.get(project=project, unit_kind=UnitKind.CARBON)
+                derived_record = allocate_production(
+                    actor=actor,
+                    stream=carbon_stream,
+                    period=record.period,
+                    quantity=(Decimal(requested.length) * factor).quantize(
+                        Decimal("0.000001"), rounding=ROUND_DOWN
+                    ),
+                    source=ProductionRecord.Source.DERIVED,
+                )
+                if derived_record.serials is None:
+                    raise DomainError(
+                        _("%(units)s units at factor %(factor)s give less than one whole tonne.")
+                        % {"units": requested.length, "factor": factor},
+                        code="derived_quantity_zero",
+                        field="quantity",
+                    )
+                derived_record.stream = carbon_stream
+                claim = _insert_claim(
+                    actor=actor,
+                    attempt=attempt,
+                    check_first=False,  # tonnes just allocated: nobody can hold them yet
+                    mechanism=mechanism,
+                    stream=carbon_stream,
+                    production_record=derived_record,
+                    serials=derived_record.serials,
+                    quantity=derived_record.units,
+                    vintage=derived_record.vintage,
+                    account=account,
+                    expires_at=expiry_of(mechanism, derived_record),
+                    role=UnitClaim.Role.DERIVED,
+                    source_claim=source_claim,
+                    conversion_factor=factor,
+                    conversion_source=conversion_source,
+                )
+            Block.objects.create(
+                claim=claim,
                 mechanism=mechanism,
-                stream=carbon_stream,
-                production_record=derived_record,
-                serials=derived_record.serials,
-                quantity=derived_record.units,
-                vintage=derived_record.vintage,
+                stream=claim.stream,
                 account=account,
-                expires_at=expiry_of(mechanism, derived_record),
-                role=UnitClaim.Role.DERIVED,
-                source_claim=source_claim,
-                conversion_factor=factor,
-                conversion_source=conversion_source,
+                serials=claim.serials,
+                quantity=claim.quantity,
+                vintage=claim.vintage,
+                expires_at=claim.expires_at,
             )
-        Block.objects.create(
-            claim=claim,
-            mechanism=mechanism,
-            stream=claim.stream,
-            account=account,
-            serials=claim.serials,
-            quantity=claim.quantity,
-            vintage=claim.vintage,
-            expires_at=claim.expires_at,
+            record_event(
+                kind=LedgerEvent.Kind.UNITS_ISSUED,
+                actor=actor,
+                subjects=[
+                    f"claim:{claim.pk}",
+                    f"account:{account.pk}",
+                    f"project:{project.pk}",
+                    f"record:{record.pk}",
+                ],
+                payload=issuance_payload(claim, source_claim, declaration),
+            )
+    except IntegrityError as error:
+        violation = error.__cause__
+        if not (
+            isinstance(violation, psycopg.errors.ExclusionViolation)
+            and violation.diag.constraint_name == "one_live_claim_per_unit"
+        ):
+            raise
+        # A concurrent claim committed between our look and our insert; the transaction has
+        # rolled back, so the holder can be read and named.
+        existing = live_claim_overlapping(
+            stream_id=attempt.stream_id, lower=attempt.serials.lower, upper=attempt.serials.upper
         )
-        record_event(
-            kind=LedgerEvent.Kind.UNITS_ISSUED,
-            actor=actor,
-            subjects=[
-                f"claim:{claim.pk}",
-                f"account:{account.pk}",
-                f"project:{project.pk}",
-                f"record:{record.pk}",
-            ],
-            payload=issuance_payload(claim, source_claim, declaration),
-        )
+        if existing is None:
+            raise
+        raise _double_claim(existing, attempt.serials) from error
     return claim
 
 
@@ -418,15 +456,11 @@ def issuance_payload(
         "serials": serial_numbers.SerialRange(claim.serials.lower, claim.serials.upper).format(
             project.country, project.code, claim.stream.unit_kind, claim.vintage
         ),
-        "stream": claim.stream_id,
-        "range": [claim.serials.lower, claim.serials.upper],
         "declaration": declaration.pk if declaration else None,
     }
     if source_claim is not None:
         payload["derived_from"] = {
             "claim": source_claim.pk,
-            "stream": source_claim.stream_id,
-            "range": [source_claim.serials.lower, source_claim.serials.upper],
             "serials": serial_numbers.SerialRange(
                 source_claim.serials.lower, source_claim.serials.upper
             ).format(

@@ -42,12 +42,15 @@ class Block(models.Model):
         verbose_name=_("claim"),
         on_delete=models.PROTECT,
         related_name="blocks",
+        # The exclusion constraint's GiST index on (claim, serials) serves lookups by claim.
+        db_index=False,
     )
     mechanism = models.ForeignKey(
         "registry.Mechanism",
         verbose_name=_("mechanism"),
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # always filtered together with the account: see block_holding
     )
     stream = models.ForeignKey(
         "registry.Stream", verbose_name=_("stream"), on_delete=models.PROTECT, related_name="+"
@@ -57,6 +60,7 @@ class Block(models.Model):
         verbose_name=_("account"),
         on_delete=models.PROTECT,
         related_name="blocks",
+        db_index=False,  # block_holding starts with the account
     )
     serials = BigIntegerRangeField(_("serial range"))
     quantity = models.BigIntegerField(_("quantity"))
@@ -73,6 +77,7 @@ class Block(models.Model):
         null=True,
         blank=True,
         related_name="blocks",
+        db_index=False,  # most blocks are never retired: see the partial index
     )
     cancellation = models.ForeignKey(
         "Cancellation",
@@ -81,6 +86,7 @@ class Block(models.Model):
         null=True,
         blank=True,
         related_name="blocks",
+        db_index=False,  # most blocks are never cancelled: see the partial index
     )
 
     class Meta:
@@ -98,8 +104,26 @@ class Block(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["account", "mechanism", "status"], name="block_holding"),
-            models.Index(fields=["status", "expires_at"], name="block_expiry"),
+            # Balances per status, and units taken in serial order for a transfer by quantity.
+            models.Index(
+                fields=["account", "mechanism", "status", "stream", "serials"],
+                name="block_holding",
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status__in=("active", "frozen"), expires_at__isnull=False),
+                name="block_expiry",
+            ),
+            models.Index(
+                fields=["retirement"],
+                condition=Q(retirement__isnull=False),
+                name="block_retirement",
+            ),
+            models.Index(
+                fields=["cancellation"],
+                condition=Q(cancellation__isnull=False),
+                name="block_cancellation",
+            ),
         ]
         triggers = [
             pgtrigger.Trigger(

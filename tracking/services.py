@@ -111,9 +111,10 @@ def _pieces_by_quantity(
             candidates = candidates.filter(transfer_count__lt=mechanism.max_transfers)
         chosen: list[int] = []
         gathered = 0
-        for block_id, block_quantity in candidates.order_by("stream_id", "serials").values_list(
-            "pk", "quantity"
-        ):
+        # Streamed in serial order from the block_holding index: a holder with a million
+        # blocks costs what the first few blocks cost.
+        ordered = candidates.order_by("stream_id", "serials").values_list("pk", "quantity")
+        for block_id, block_quantity in ordered.iterator(chunk_size=100):
             chosen.append(block_id)
             gathered += block_quantity
             if gathered >= quantity:
@@ -354,8 +355,6 @@ def _ranges_payload(pieces: Sequence[Piece]) -> list[dict[str, Any]]:
             {
                 "block": piece.block.pk,
                 "claim": piece.block.claim_id,
-                "stream": piece.block.stream_id,
-                "range": [piece.take.lower, piece.take.upper],
                 "serials": piece.take.format(
                     project.country, project.code, piece.block.stream.unit_kind, piece.block.vintage
                 ),
@@ -409,12 +408,15 @@ def block_transfer(
             )
             moved_quantity = sum(piece.take.length for piece in pieces)
             ranges = _ranges_payload(pieces)
+            moved_ranges = [
+                [piece.block.stream_id, piece.take.lower, piece.take.upper] for piece in pieces
+            ]
             transfer = Transfer.objects.create(
                 mechanism=mechanism,
                 source_account=source,
                 target_account=target,
                 quantity=moved_quantity,
-                serial_ranges=[[item["stream"], *item["range"]] for item in ranges],
+                serial_ranges=moved_ranges,
                 actor=actor,
                 idempotency_key=idempotency_key or None,
             )
