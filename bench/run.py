@@ -1,0 +1,390 @@
+"""Benchmarks of the registry: bulk issuance, concurrent transfers, bytes per block.
+
+    .venv/bin/python bench/run.py [--issuances N] [--transfers N] [--workers N]
+                                  [--issuance-processes 1,2] [--holder-blocks N]
+                                  [--only issuance,transfers,storage,holding]
+
+Every figure of the project is printed beside a raw-SQL baseline doing the same work, measured in
+the same run on the same database, and their ratio. Nothing is asserted on time.
+
+Database: with ``DATABASE_URL`` set, its database is used if its name contains "bench",
+otherwise a sibling ``<name>_bench`` on the same server; without it, the embedded PostgreSQL is
+started as usual and ``registry_bench`` is used. The benchmark empties the registry's tables of
+that database (never of the development database) and migrates it first.
+
+Results and their interpretation are kept in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ first on the path; the project root must come first so
+# that the project's apps (and the ``bench`` package) are imported from there.
+sys.path[:] = [str(ROOT)] + [
+    entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench"
+]
+os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
+# Measure what production runs: DEBUG off (DEBUG=true makes Django log every statement).
+os.environ.setdefault("DEBUG", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from bench import common, fixtures, issuance_bench, storage_bench, transfer_bench  # noqa: E402
+from bench.common import Measurement, ms  # noqa: E402
+
+CHINA_PROJECTS = 700_000  # about 689,000 projects issued GEC in one month of 2025 (DOMAIN.md 7)
+TARGET_RATIO = 0.25
+TARGET_MONTH_MINUTES = 15.0
+TARGET_BYTES_PER_BLOCK = 1024
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--issuances",
+        type=int,
+        default=3000,
+        help="issuances per configuration (service and raw SQL, per process count); default 3000",
+    )
+    parser.add_argument(
+        "--issuance-processes",
+        default="1,2",
+        help="comma-separated process counts for the issuance benchmark; default 1,2",
+    )
+    parser.add_argument(
+        "--months-per-project",
+        type=int,
+        default=1,
+        help="consecutive monthly issuances per project; default 1 (one "
+        "issuance per project, as in a month at China scale)",
+    )
+    parser.add_argument(
+        "--transfers",
+        type=int,
+        default=4000,
+        help="transfers in all, shared by the workers; default 4000",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=8, help="concurrent transfer workers (processes); default 8"
+    )
+    parser.add_argument(
+        "--transfer-quantity",
+        type=int,
+        default=10,
+        help="units moved by each transfer (each splits a block); default 10",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds in which raw SQL and the services take turns (their ratio then holds "
+        "when other work loads the machine); default 3",
+    )
+    parser.add_argument(
+        "--holder-blocks",
+        type=int,
+        default=20000,
+        help="blocks held by the source account of the large-holding probe; default 20000",
+    )
+    parser.add_argument(
+        "--only",
+        default="issuance,transfers,storage,holding",
+        help="which benchmarks to run (issuance, transfers, storage, holding); default all",
+    )
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def load_average() -> str:
+    """The machine's load: the benchmark shares 2 cores with whatever else runs."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def describe_machine(database: str) -> None:
+    """Where and on what the figures were measured."""
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        server_version = cursor.fetchone()[0]
+        cursor.execute("SHOW shared_buffers")
+        shared_buffers = cursor.fetchone()[0]
+        cursor.execute("SHOW synchronous_commit")
+        synchronous_commit = cursor.fetchone()[0]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = "?"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    settings_dict = connection.settings_dict
+    say(f"date        {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}")
+    say(
+        f"machine     {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"Django {django.get_version()}"
+    )
+    say(
+        f"database    PostgreSQL {server_version} at {settings_dict.get('HOST') or 'local'}:"
+        f"{settings_dict.get('PORT') or ''}/{database} "
+        f"({'embedded' if settings.EMBEDDED_DATABASE else 'DATABASE_URL'}), "
+        f"shared_buffers={shared_buffers}, synchronous_commit={synchronous_commit}"
+    )
+    say(f"settings    DEBUG={settings.DEBUG}, CONN_MAX_AGE={settings_dict.get('CONN_MAX_AGE')}")
+    say(f"command     {' '.join([Path(sys.executable).name, *sys.argv])}")
+    say(
+        f"load        {load_average()} (1, 5, 15 min) at the start; other work on the machine "
+        f"shows here"
+    )
+
+
+def compare(label: str, service: Measurement, raw: Measurement, unit: str) -> float:
+    """Print the service figure, the raw figure and their ratio; return the ratio."""
+    ratio = service.rate / raw.rate if raw.rate else 0.0
+    say(f"  {label}")
+    say(
+        f"    service layer  {service.rate:9.1f} {unit}/s   ({service.operations} in "
+        f"{service.seconds:.1f} s)   median {ms(service.median)}   p99 "
+        f"{ms(service.percentile(0.99))}"
+    )
+    say(
+        f"    raw SQL        {raw.rate:9.1f} {unit}/s   ({raw.operations} in {raw.seconds:.1f} s)"
+        f"   median {ms(raw.median)}   p99 {ms(raw.percentile(0.99))}"
+    )
+    say(
+        f"    ratio          {ratio:9.2f}   "
+        f"(target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)})"
+    )
+    return ratio
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks
+# --------------------------------------------------------------------------------------------
+
+
+def issuance_benchmark(arguments: argparse.Namespace, personas: fixtures.Personas) -> None:
+    """Benchmark 1, once per process count: raw SQL, the services and set-based SQL take turns
+    in ``--rounds`` rounds, each on projects of its own (raw SQL goes first in every round, so
+    the baseline never meets larger tables than the services)."""
+    months = arguments.months_per_project
+    project_count = -(-arguments.issuances // months)
+    say(
+        f"\n1. Bulk issuance: production_record_create + unit_claim_issue (GEC, by quantity), "
+        f"{project_count * months} issuances = {project_count} projects x {months} month(s); "
+        f"{issuance_bench.ROWS_PER_ISSUANCE} rows each in 2 transactions"
+    )
+    rounds = arguments.rounds
+    for processes in [int(part) for part in arguments.issuance_processes.split(",") if part]:
+        began = time.monotonic()
+        raw_projects = fixtures.create_projects(project_count)
+        service_projects = fixtures.create_projects(project_count)
+        batch_projects = fixtures.create_projects(project_count)
+        common.analyze()
+        say(
+            f"  [{processes} process(es); set-up of {3 * project_count} projects took "
+            f"{time.monotonic() - began:.0f} s, not measured]"
+        )
+
+        def issuance_run(worker, projects, processes=processes):
+            return lambda round_index: issuance_bench.measure(
+                worker, personas, projects[round_index::rounds], months, processes
+            )
+
+        measured = common.interleaved(
+            rounds,
+            {
+                "raw": issuance_run(issuance_bench.raw_worker, raw_projects),
+                "service": issuance_run(issuance_bench.service_worker, service_projects),
+                "batched": issuance_run(issuance_bench.raw_batched_worker, batch_projects),
+            },
+        )
+        raw, service, batched = measured["raw"], measured["service"], measured["batched"]
+        compare(f"{processes} process(es)", service, raw, "issuances")
+        say(
+            f"    rows written   service {service.rate * issuance_bench.ROWS_PER_ISSUANCE:.0f} "
+            f"rows/s, raw {raw.rate * issuance_bench.ROWS_PER_ISSUANCE:.0f} rows/s"
+        )
+        say(
+            f"    set-based SQL  {batched.rate:9.1f} issuances/s   ({batched.operations} in "
+            f"{batched.seconds:.1f} s, {issuance_bench.BATCH_SIZE} issuances per transaction; "
+            f"a ceiling for a bulk path, not the ratio's baseline)"
+        )
+        for name, measured in (
+            ("service layer", service),
+            ("raw SQL", raw),
+            ("set-based SQL", batched),
+        ):
+            minutes = CHINA_PROJECTS / measured.rate / 60 if measured.rate else float("inf")
+            say(
+                f"    China month    {name}: {CHINA_PROJECTS:,} issuances in {minutes:.1f} min "
+                f"(target <= {TARGET_MONTH_MINUTES:.0f} min: "
+                f"{verdict(minutes <= TARGET_MONTH_MINUTES)})"
+            )
+    probe = fixtures.create_projects(1)[0]
+    statements = issuance_bench.statements_per_issuance(personas, probe, 0)
+    say(
+        f"  SQL statements per issuance (BEGIN and COMMIT not counted): service {statements}, "
+        f"raw {issuance_bench.RAW_STATEMENTS_PER_ISSUANCE}"
+    )
+
+
+def transfer_benchmark(arguments: argparse.Namespace, personas: fixtures.Personas) -> None:
+    """Benchmark 2: ``workers`` processes at once; raw SQL and the services take turns in
+    ``--rounds`` rounds, each on accounts of its own."""
+    workers = arguments.workers
+    per_worker = max(1, arguments.transfers // workers)
+    quantity = arguments.transfer_quantity
+    say(
+        f"\n2. Transfers: {workers} concurrent workers (processes, one connection each), "
+        f"{per_worker} transfers each of {quantity} GEC by quantity, each splitting a block"
+    )
+    began = time.monotonic()
+    raw_lanes = transfer_bench.create_lanes(personas, workers, per_worker, quantity, "RAW")
+    service_lanes = transfer_bench.create_lanes(personas, workers, per_worker, quantity, "SVC")
+    common.analyze()
+    say(
+        f"  [set-up of {2 * workers} source blocks took {time.monotonic() - began:.0f} s, "
+        f"not measured]"
+    )
+    rounds = arguments.rounds
+    per_round = [len(part) for part in common.split_evenly(range(per_worker), rounds)]
+
+    def transfer_run(worker, lanes):
+        return lambda round_index: transfer_bench.measure(
+            worker, lanes, personas.gec_id, per_round[round_index], quantity
+        )
+
+    measured = common.interleaved(
+        rounds,
+        {
+            "raw": transfer_run(transfer_bench.raw_worker, raw_lanes),
+            "service": transfer_run(transfer_bench.service_worker, service_lanes),
+        },
+    )
+    raw, service = measured["raw"], measured["service"]
+    compare(f"{workers} workers", service, raw, "transfers")
+    statements = transfer_bench.statements_per_transfer(service_lanes[0], personas.gec_id, quantity)
+    say(
+        f"  SQL statements per transfer (BEGIN and COMMIT not counted): service {statements}, "
+        f"raw {transfer_bench.RAW_STATEMENTS_PER_TRANSFER}"
+    )
+
+
+def storage_benchmark() -> None:
+    """Benchmark 3: bytes per block, as left by the other benchmarks and compacted."""
+    say("\n3. Storage: pg_total_relation_size (table + TOAST + indexes) per row")
+    for label, compact in (("as left by the run", False), ("after VACUUM FULL", True)):
+        figures = storage_bench.measure(compact=compact)
+        say(f"  {label}")
+        for size in (figures.block, figures.ledger):
+            say(
+                f"    {size.table:22s} {size.rows:9d} rows  {size.total_bytes / 2**20:8.1f} MiB"
+                f"  {size.bytes_per_row:7.0f} B/row"
+            )
+        per_block = figures.bytes_per_block
+        events_per_block = figures.ledger.rows / max(1, figures.block.rows)
+        met = verdict(per_block <= TARGET_BYTES_PER_BLOCK)
+        say(
+            f"    per block with its ledger share ({events_per_block:.2f} events per block): "
+            f"{per_block:.0f} B (target <= {TARGET_BYTES_PER_BLOCK} B: {met})"
+        )
+
+
+def large_holding_probe(arguments: argparse.Namespace, personas: fixtures.Personas) -> None:
+    """Benchmark 2b: one worker alone, transfers from an account with one block and from an
+    account with ``--holder-blocks`` blocks; the raw SQL selects with ORDER BY ... LIMIT."""
+    quantity, count = arguments.transfer_quantity, 200
+    say(
+        f"\n2b. Transfer cost against the size of the holding: one worker, {count} transfers of "
+        f"{quantity} GEC each, from an account holding 1 block and one holding "
+        f"{arguments.holder_blocks} blocks"
+    )
+    began = time.monotonic()
+    small = transfer_bench.create_lanes(personas, 1, 2 * count, quantity, "ONE")[0]
+    large = transfer_bench.create_large_holding(personas, arguments.holder_blocks)
+    common.analyze()
+    say(f"  [set-up took {time.monotonic() - began:.0f} s, not measured]")
+    for label, lane in (("1 block", small), (f"{arguments.holder_blocks} blocks", large)):
+        service = transfer_bench.sequential_latencies(
+            transfer_bench.service_worker, lane, personas.gec_id, count, quantity
+        )
+        raw = transfer_bench.sequential_latencies(
+            transfer_bench.raw_worker, lane, personas.gec_id, count, quantity
+        )
+        say(
+            f"  {label:>14s}: service median {ms(service.median)} p99 "
+            f"{ms(service.percentile(0.99))};  raw median {ms(raw.median)} p99 "
+            f"{ms(raw.percentile(0.99))}"
+        )
+
+
+def check_same_work() -> None:
+    """Say whether the raw baseline's ledger payloads still have the services' shape."""
+    drift = common.payload_shape_drift()
+    if not drift:
+        say("\nsame work: every ledger event kind has one payload shape (raw SQL = services)")
+        return
+    say("\nWARNING: the raw baseline's ledger payloads differ from the services' payloads:")
+    for kind, shapes in drift.items():
+        for shape, count in shapes:
+            say(f"  {kind}: {count} events with keys {shape}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    chosen = {part.strip() for part in arguments.only.split(",")}
+    database = common.prepare_database()
+    describe_machine(database)
+    personas = fixtures.create_personas()
+    if "issuance" in chosen:
+        issuance_benchmark(arguments, personas)
+    if "transfers" in chosen:
+        transfer_benchmark(arguments, personas)
+    check_same_work()
+    if "storage" in chosen:
+        storage_benchmark()
+    if "holding" in chosen:  # last: its set-up writes blocks without ledger events
+        large_holding_probe(arguments, personas)
+    say(f"\nload average at the end (1, 5, 15 min): {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
