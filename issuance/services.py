@@ -38,6 +38,7 @@ from registry.models import (
 from registry.permissions import require_issuer_of
 from registry.selectors import live_claim_overlapping, mechanism_resolve
 from registry.services import allocate_production
+from registry.transactions import retry_transaction
 from tracking.models import Block
 
 MAX_CONVERSION_FACTOR = Decimal("10")
@@ -219,6 +220,7 @@ def _covering_declaration(record: ProductionRecord) -> Declaration | None:
     )
 
 
+@retry_transaction()
 def unit_claim_issue(
     *,
     actor: User,

@@ -36,6 +36,7 @@ from registry.permissions import (
     require_project_operator,
 )
 from registry.roles import Role
+from registry.transactions import retry_transaction
 
 if TYPE_CHECKING:  # accounts depends on the core, never the reverse
     from accounts.models import Organisation, User
@@ -324,6 +325,7 @@ def allocate_production(
     return record
 
 
+@retry_transaction()
 def production_record_create(
     *,
     actor: User,

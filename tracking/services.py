@@ -29,6 +29,7 @@ from registry.models import LedgerEvent, Mechanism, Stream, UnitClaim
 from registry.permissions import require_account_operator, require_administrator
 from registry.selectors import mechanism_resolve
 from registry.services import validate_subdivision
+from registry.transactions import retry_transaction
 from tracking.models import Block, Cancellation, Retirement, Transfer
 
 SELECTION_ATTEMPTS = 5
@@ -363,6 +364,7 @@ def _ranges_payload(pieces: Sequence[Piece]) -> list[dict[str, Any]]:
     return described
 
 
+@retry_transaction()
 def block_transfer(
     *,
     actor: User,
@@ -456,6 +458,7 @@ def block_transfer(
 RETIREMENT_PURPOSES = Retirement.Purpose.values
 
 
+@retry_transaction()
 def block_retire(
     *,
     actor: User,
@@ -554,6 +557,7 @@ def block_retire(
     return retirement
 
 
+@retry_transaction()
 def block_cancel(
     *,
     actor: User,
@@ -613,6 +617,7 @@ def block_cancel(
 _BLOCK_TRANSITIONS = {("active", "frozen"), ("frozen", "active")}
 
 
+@retry_transaction()
 def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> Block:
     """Freeze or unfreeze a whole block (administrators), as a compare-and-set update."""
     require_administrator(actor, "freeze or unfreeze units")
@@ -656,6 +661,7 @@ def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> 
     return block
 
 
+@retry_transaction()
 def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
     """Revoke a claim (administrators, with a reason): all its units are cancelled and its
     serials become free for a correct claim.

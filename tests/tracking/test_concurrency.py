@@ -18,7 +18,7 @@ from registry.serials import SerialRange
 from registry.services import declaration_sign
 from tests.conftest import RETIREMENT_DEFAULTS, month
 from tests.factories import HoldingAccountFactory
-from tracking.models import Block
+from tracking.models import Block, Transfer
 from tracking.services import block_retire, block_transfer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -177,3 +177,44 @@ def test_retirement_racing_a_transfer_of_the_same_units_one_wins(
     moved_or_retired = blocks.exclude(account=owner_account, status="active")
     assert moved_or_retired.aggregate(total=Sum("quantity"))["total"] == 500
     assert_no_overlap_anywhere()
+
+
+def test_a_deadlocked_transfer_is_run_again_whole(
+    issuer, project_owner, march_record, owner_account, buyer_account, monkeypatch
+):
+    import psycopg.errors
+    from django.db import OperationalError
+
+    import tracking.services as tracking_services
+
+    unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+    )
+    real_carve = tracking_services._carve
+    calls = []
+
+    def carve_that_deadlocks_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            real_carve(*args, **kwargs)  # a partial write that the rollback must undo
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected()
+        return real_carve(*args, **kwargs)
+
+    monkeypatch.setattr(tracking_services, "_carve", carve_that_deadlocks_once)
+    transfer = block_transfer(
+        actor=project_owner,
+        source_account=owner_account,
+        target_account=buyer_account,
+        mechanism="GEC",
+        quantity=100,
+    )
+    assert len(calls) == 2
+    assert Transfer.objects.count() == 1 and transfer.quantity == 100
+    assert (
+        Block.objects.filter(account=buyer_account).aggregate(total=Sum("quantity"))["total"] == 100
+    )
+    assert LedgerEvent.objects.filter(kind=LedgerEvent.Kind.UNITS_TRANSFERRED).count() == 1
