@@ -31,7 +31,6 @@ from registry.models import (
     Mechanism,
     ProductionRecord,
     Project,
-    Stream,
     UnitClaim,
     UnitKind,
 )
@@ -372,10 +371,10 @@ def _issue(
                     role=UnitClaim.Role.SOURCE,
                     **claim_fields,
                 )
-                carbon_stream = Stream.objects.get(project=project, unit_kind=UnitKind.CARBON)
                 derived_record = allocate_production(
                     actor=actor,
-                    stream=carbon_stream,
+                    project=project,
+                    unit_kind=UnitKind.CARBON,
                     period=record.period,
                     quantity=(Decimal(requested.length) * factor).quantize(
                         Decimal("0.000001"), rounding=ROUND_DOWN
@@ -389,13 +388,12 @@ def _issue(
                         code="derived_quantity_zero",
                         field="quantity",
                     )
-                derived_record.stream = carbon_stream
                 claim = _insert_claim(
                     actor=actor,
                     attempt=attempt,
                     check_first=False,  # tonnes just allocated: nobody can hold them yet
                     mechanism=mechanism,
-                    stream=carbon_stream,
+                    stream=derived_record.stream,
                     production_record=derived_record,
                     serials=derived_record.serials,
                     quantity=derived_record.units,

@@ -6,7 +6,7 @@ released when the transaction ends, so a crash can never leave one behind.
 
 from django.db import connection
 
-STREAM_SERIAL_ALLOCATION = 1001  # + stream id: "find next free serials -> create" per stream
+STREAM_SERIAL_ALLOCATION = 1001  # + stream id: "find the next unclaimed serials -> claim them"
 LEDGER_SEAL = 1002  # + 0: one sealer at a time
 
 

@@ -21,7 +21,6 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.errors import Conflict, DomainError, Forbidden, NotFound
 from registry.ledger import record_event, sha256_hex
-from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
 from registry.models import (
     Declaration,
     LedgerEvent,
@@ -258,21 +257,29 @@ def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
 def allocate_production(
     *,
     actor: User,
-    stream: Stream,
+    project: Project,
+    unit_kind: str,
     period: DateTimeTZRange,
     quantity: Decimal,
     source: str,
 ) -> ProductionRecord:
-    """Allocate whole-unit serials for a period of a stream; caller holds the transaction.
+    """Allocate whole-unit serials for a period of a project's stream; caller holds the
+    transaction.
 
-    Under the stream's advisory lock: refuse an overlapping period (naming the record that holds
+    Under the stream's row lock: refuse an overlapping period (naming the record that holds
     it), add the carried remainder, allocate the next contiguous serials and carry the new
     fraction. The exclusion constraints remain the guarantee if this code is ever bypassed.
     """
-    advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
-    stream = (
-        Stream.objects.select_for_update(of=("self",)).select_related("project").get(pk=stream.pk)
-    )
+    # The stream's row lock serialises "next free serials -> create" for the stream; the row
+    # has to be locked anyway to move its sequence and remainder on.
+    try:
+        stream = (
+            Stream.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(project=project, unit_kind=unit_kind)
+        )
+    except Stream.DoesNotExist:
+        raise NotFound(_("The project has no such stream."), field="unit_kind") from None
     overlapping_records = ProductionRecord.objects.filter(stream=stream, period__overlap=period)
     if source == ProductionRecord.Source.DERIVED:
         # Several derivations may share a period; only metered output there would double count.
@@ -369,14 +376,11 @@ def production_record_create(
                 code="implausible_quantity",
                 field="quantity",
             )
-    try:
-        stream = Stream.objects.get(project=project, unit_kind=unit_kind)
-    except Stream.DoesNotExist:
-        raise NotFound(_("The project has no such stream."), field="unit_kind") from None
     with transaction.atomic():
         record = allocate_production(
             actor=actor,
-            stream=stream,
+            project=project,
+            unit_kind=unit_kind,
             period=period,
             quantity=amount,
             source=ProductionRecord.Source.METERED,
@@ -384,7 +388,7 @@ def production_record_create(
         record_event(
             kind=LedgerEvent.Kind.PRODUCTION_RECORDED,
             actor=actor,
-            subjects=[f"project:{project.pk}", f"stream:{stream.pk}", f"record:{record.pk}"],
+            subjects=[f"project:{project.pk}", f"stream:{record.stream_id}", f"record:{record.pk}"],
             payload=production_payload(record, project),
         )
     return record
