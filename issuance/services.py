@@ -80,10 +80,11 @@ def _requested_range(
         except serial_numbers.SerialError as error:
             raise DomainError(str(error), code=error.code, field="serial_range") from None
         project = record.stream.project
-        if (parsed.country, parsed.project_code, parsed.unit_kind) != (
+        if (parsed.country, parsed.project_code, parsed.unit_kind, parsed.vintage) != (
             project.country,
             project.code,
             record.stream.unit_kind,
+            record.vintage,
         ):
             raise DomainError(
                 _("Serial range %(range)s does not belong to this production record's stream.")

@@ -69,7 +69,7 @@ def _quantity(value: Any) -> int:
     return value
 
 
-def _parse_range(text: Any) -> tuple[Stream, serial_numbers.SerialRange]:
+def _parse_range(text: Any) -> tuple[Stream, serial_numbers.ParsedRange]:
     if not isinstance(text, str):
         raise DomainError(
             _("Give the serial range as text."), code="malformed_serial", field="serial_range"
@@ -93,7 +93,7 @@ def _parse_range(text: Any) -> tuple[Stream, serial_numbers.SerialRange]:
             code="unknown_serial",
             field="serial_range",
         )
-    return stream, parsed.serial_range
+    return stream, parsed
 
 
 def _pieces_by_quantity(
@@ -219,7 +219,8 @@ def _pieces_by_range(
     *, account: HoldingAccount, mechanism: Mechanism, serial_range: str, for_transfer: bool
 ) -> list[Piece]:
     """Lock the account's blocks covering exactly the given serial range, all active."""
-    stream, wanted = _parse_range(serial_range)
+    stream, parsed = _parse_range(serial_range)
+    wanted = parsed.serial_range
     locked = list(
         Block.objects.select_for_update(of=("self",))
         .filter(stream=stream, serials__overlap=NumericRange(wanted.lower, wanted.upper, "[)"))
@@ -235,6 +236,14 @@ def _pieces_by_range(
                 _("Serials %(range)s are not all %(mechanism)s units held in account %(account)s.")
                 % {"range": serial_range, "mechanism": mechanism.code, "account": account.number},
                 code="units_not_held",
+                field="serial_range",
+            )
+        if block.vintage != parsed.vintage:
+            # The vintage is part of a serial's identity: a mismatch is a mistyped serial.
+            raise DomainError(
+                _("Serials %(range)s are of vintage %(vintage)s, not %(given)s.")
+                % {"range": serial_range, "vintage": block.vintage, "given": parsed.vintage},
+                code="serial_vintage_mismatch",
                 field="serial_range",
             )
         if block.status != Block.Status.ACTIVE:

@@ -405,3 +405,27 @@ def test_exclusion_violation_itself_becomes_a_double_claim_naming_the_holder(
     assert refusal.value.details["existing_claim"]["id"] == gec.pk
     assert refusal.value.details["overlap"]["lower"] == 99
     assert refusal.value.details["overlap"]["upper"] == 101
+
+
+def test_issuance_range_string_of_another_vintage_is_refused(
+    issuer, wind_farm, march_record, owner_account
+):
+    wrong_vintage = SerialRange(1, 10).format("CN", wind_farm.code, "E", 202502)
+    with pytest.raises(DomainError) as refusal:
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="GEC",
+            production_record=march_record,
+            account=owner_account,
+            serial_range=wrong_vintage,
+        )
+    assert refusal.value.code == "serial_outside_record"
+    right = SerialRange(1, 10).format("CN", wind_farm.code, "E", 202503)
+    claim = unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        serial_range=right,
+    )
+    assert claim.quantity == 9

@@ -365,3 +365,19 @@ def test_transfer_takes_blocks_across_claims_in_serial_order(
     assert moved == [(first.pk, 1, 101), (second.pk, 101, 151)]
     assert_claim_conserved(first)
     assert_claim_conserved(second)
+
+
+def test_serial_range_with_the_wrong_vintage_is_refused(
+    project_owner, wind_farm, gec_claim, owner_account, buyer_account
+):
+    serials = SerialRange(1, 10).format("CN", wind_farm.code, "E", 202504)
+    with pytest.raises(DomainError) as refusal:
+        block_transfer(
+            actor=project_owner,
+            source_account=owner_account,
+            target_account=buyer_account,
+            mechanism="GEC",
+            serial_range=serials,
+        )
+    assert refusal.value.code == "serial_vintage_mismatch"
+    assert held(buyer_account) == 0
