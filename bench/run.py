@@ -138,6 +138,8 @@ def describe_machine(database: str) -> None:
         shared_buffers = cursor.fetchone()[0]
         cursor.execute("SHOW synchronous_commit")
         synchronous_commit = cursor.fetchone()[0]
+        cursor.execute("SHOW autovacuum")
+        autovacuum = cursor.fetchone()[0]
     try:
         commit = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -165,8 +167,14 @@ def describe_machine(database: str) -> None:
         f"database    PostgreSQL {server_version} at {settings_dict.get('HOST') or 'local'}:"
         f"{settings_dict.get('PORT') or ''}/{database} "
         f"({'embedded' if settings.EMBEDDED_DATABASE else 'DATABASE_URL'}), "
-        f"shared_buffers={shared_buffers}, synchronous_commit={synchronous_commit}"
+        f"shared_buffers={shared_buffers}, synchronous_commit={synchronous_commit}, "
+        f"autovacuum={autovacuum}"
     )
+    if autovacuum != "on":
+        say(
+            "            autovacuum is off on this server: the benchmark vacuums and analyses "
+            "the hot tables while it measures, as autovacuum would"
+        )
     say(f"settings    DEBUG={settings.DEBUG}, CONN_MAX_AGE={settings_dict.get('CONN_MAX_AGE')}")
     say(f"command     {' '.join([Path(sys.executable).name, *sys.argv])}")
     say(
@@ -228,14 +236,15 @@ def issuance_benchmark(arguments: argparse.Namespace, personas: fixtures.Persona
                 worker, personas, projects[round_index::rounds], months, processes
             )
 
-        measured = common.interleaved(
-            rounds,
-            {
-                "raw": issuance_run(issuance_bench.raw_worker, raw_projects),
-                "service": issuance_run(issuance_bench.service_worker, service_projects),
-                "batched": issuance_run(issuance_bench.raw_batched_worker, batch_projects),
-            },
-        )
+        with common.Housekeeping():
+            measured = common.interleaved(
+                rounds,
+                {
+                    "raw": issuance_run(issuance_bench.raw_worker, raw_projects),
+                    "service": issuance_run(issuance_bench.service_worker, service_projects),
+                    "batched": issuance_run(issuance_bench.raw_batched_worker, batch_projects),
+                },
+            )
         raw, service, batched = measured["raw"], measured["service"], measured["batched"]
         compare(f"{processes} process(es)", service, raw, "issuances")
         say(
@@ -292,13 +301,14 @@ def transfer_benchmark(arguments: argparse.Namespace, personas: fixtures.Persona
             worker, lanes, personas.gec_id, per_round[round_index], quantity
         )
 
-    measured = common.interleaved(
-        rounds,
-        {
-            "raw": transfer_run(transfer_bench.raw_worker, raw_lanes),
-            "service": transfer_run(transfer_bench.service_worker, service_lanes),
-        },
-    )
+    with common.Housekeeping():
+        measured = common.interleaved(
+            rounds,
+            {
+                "raw": transfer_run(transfer_bench.raw_worker, raw_lanes),
+                "service": transfer_run(transfer_bench.service_worker, service_lanes),
+            },
+        )
     raw, service = measured["raw"], measured["service"]
     compare(f"{workers} workers", service, raw, "transfers")
     statements = transfer_bench.statements_per_transfer(service_lanes[0], personas.gec_id, quantity)
@@ -343,12 +353,13 @@ def large_holding_probe(arguments: argparse.Namespace, personas: fixtures.Person
     common.analyze()
     say(f"  [set-up took {time.monotonic() - began:.0f} s, not measured]")
     for label, lane in (("1 block", small), (f"{arguments.holder_blocks} blocks", large)):
-        service = transfer_bench.sequential_latencies(
-            transfer_bench.service_worker, lane, personas.gec_id, count, quantity
-        )
-        raw = transfer_bench.sequential_latencies(
-            transfer_bench.raw_worker, lane, personas.gec_id, count, quantity
-        )
+        with common.Housekeeping():
+            service = transfer_bench.sequential_latencies(
+                transfer_bench.service_worker, lane, personas.gec_id, count, quantity
+            )
+            raw = transfer_bench.sequential_latencies(
+                transfer_bench.raw_worker, lane, personas.gec_id, count, quantity
+            )
         say(
             f"  {label:>14s}: service median {ms(service.median)} p99 "
             f"{ms(service.percentile(0.99))};  raw median {ms(raw.median)} p99 "
