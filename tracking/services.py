@@ -32,7 +32,7 @@ from registry.services import validate_subdivision
 from registry.transactions import retry_transaction
 from tracking.models import Block, Cancellation, Retirement, Transfer
 
-SELECTION_ATTEMPTS = 5
+SELECTION_PAGE = 64
 
 
 @dataclass(frozen=True)
@@ -101,67 +101,51 @@ def _pieces_by_quantity(
 ) -> list[Piece]:
     """Lock enough active blocks, taken in serial order, to cover ``quantity`` units.
 
-    Candidates are chosen without locks, then locked in primary-key order and re-checked; if a
-    concurrent operation changed them, the choice is made again.
+    The caller holds the account's row lock, and every service that moves an account's units
+    takes it first, so the blocks can be locked as they are read, in serial order, a page at a
+    time from the ``block_holding`` index: a holder with a million blocks pays for the first
+    few. Services that lock blocks without the account (revocation, freezing, expiry) may meet
+    these locks in another order; PostgreSQL then aborts one side and it runs again whole.
+    Under READ COMMITTED a block changed meanwhile is re-read and dropped if no longer active.
     """
-    for _attempt in range(SELECTION_ATTEMPTS):
-        candidates = Block.objects.filter(
-            account=account, mechanism=mechanism, status=Block.Status.ACTIVE
-        )
-        if for_transfer and mechanism.max_transfers is not None:
-            candidates = candidates.filter(transfer_count__lt=mechanism.max_transfers)
-        chosen: list[int] = []
-        gathered = 0
-        # Streamed in serial order from the block_holding index: a holder with a million
-        # blocks costs what the first few blocks cost.
-        ordered = candidates.order_by("stream_id", "serials").values_list("pk", "quantity")
-        for block_id, block_quantity in ordered.iterator(chunk_size=100):
-            chosen.append(block_id)
-            gathered += block_quantity
-            if gathered >= quantity:
-                break
-        if gathered < quantity:
-            _refuse_insufficient(
-                account=account,
-                mechanism=mechanism,
-                quantity=quantity,
-                available=gathered,
-                for_transfer=for_transfer,
-            )
-        locked = list(
-            Block.objects.select_for_update(of=("self",))
-            .filter(pk__in=chosen)
-            .select_related("stream__project")
-            .order_by("pk")
-        )
-        still_valid = all(
-            block.status == Block.Status.ACTIVE
-            and block.account_id == account.pk
-            and (not for_transfer or _transferable(mechanism, block))
-            for block in locked
-        )
-        if still_valid and sum(block.quantity for block in locked) >= quantity:
-            pieces = []
-            remaining = quantity
-            for block in sorted(locked, key=lambda block: (block.stream_id, block.serials.lower)):
-                if remaining == 0:
-                    break
-                take = min(remaining, block.quantity)
-                pieces.append(
-                    Piece(
-                        block,
-                        serial_numbers.SerialRange(block.serials.lower, block.serials.lower + take),
-                    )
-                )
-                remaining -= take
-            return pieces
-        # Someone moved these units between our look and our lock: choose again under the
-        # same transaction (the locks we hold are on units we will re-choose or release).
-    raise Conflict(
-        _("The units changed while being selected; try again."),
-        code="concurrent_update",
-        field="quantity",
+    candidates = Block.objects.filter(
+        account=account, mechanism=mechanism, status=Block.Status.ACTIVE
     )
+    if for_transfer and mechanism.max_transfers is not None:
+        candidates = candidates.filter(transfer_count__lt=mechanism.max_transfers)
+    ordered = (
+        candidates.select_for_update(of=("self",))
+        .select_related("stream__project")
+        .order_by("stream_id", "serials")
+    )
+    pieces: list[Piece] = []
+    remaining = quantity
+    offset = 0
+    while remaining:
+        page = list(ordered[offset : offset + SELECTION_PAGE])
+        for block in page:
+            take = min(remaining, block.quantity)
+            pieces.append(
+                Piece(
+                    block,
+                    serial_numbers.SerialRange(block.serials.lower, block.serials.lower + take),
+                )
+            )
+            remaining -= take
+            if not remaining:
+                break
+        if len(page) < SELECTION_PAGE:
+            break
+        offset += SELECTION_PAGE
+    if remaining:
+        _refuse_insufficient(
+            account=account,
+            mechanism=mechanism,
+            quantity=quantity,
+            available=quantity - remaining,
+            for_transfer=for_transfer,
+        )
+    return pieces
 
 
 def _refuse_insufficient(

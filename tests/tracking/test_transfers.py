@@ -381,3 +381,36 @@ def test_serial_range_with_the_wrong_vintage_is_refused(
         )
     assert refusal.value.code == "serial_vintage_mismatch"
     assert held(buyer_account) == 0
+
+
+def test_transfer_by_quantity_pages_through_many_small_blocks(
+    issuer, project_owner, march_record, owner_account, buyer_account
+):
+    claims = [
+        unit_claim_issue(
+            actor=issuer,
+            mechanism="GEC",
+            production_record=march_record,
+            account=owner_account,
+            quantity=1,
+        )
+        for _index in range(100)
+    ]
+    block_transfer(
+        actor=project_owner,
+        source_account=owner_account,
+        target_account=buyer_account,
+        mechanism="GEC",
+        quantity=70,
+    )
+    moved = sorted(Block.objects.filter(account=buyer_account).values_list("claim_id", flat=True))
+    assert moved == [claim.pk for claim in claims[:70]]  # the first 70 serials, across pages
+    with pytest.raises(Conflict) as refusal:
+        block_transfer(
+            actor=project_owner,
+            source_account=owner_account,
+            target_account=buyer_account,
+            mechanism="GEC",
+            quantity=31,
+        )
+    assert refusal.value.details == {"available": 30, "requested": 31}
