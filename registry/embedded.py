@@ -41,7 +41,8 @@ def _embedded_postgres():
 
 
 def _clear_stale_postmaster_pid() -> None:
-    """Remove the pid file of a crashed server so that the next start is not blocked.
+    """Remove the pid and socket lock files of a crashed server so the next start is not
+    blocked.
 
     A server killed outright can linger as a zombie process, which both the wheel's check and
     PostgreSQL's own lock-file check take for a live server; only a live ``postgres`` process
@@ -61,6 +62,9 @@ def _clear_stale_postmaster_pid() -> None:
         alive = False
     if not alive:
         pid_file.unlink(missing_ok=True)
+        # The socket's lock file names the dead postmaster too and would refuse the start.
+        for stale in PG_DIR.glob(".s.PGSQL.*"):
+            stale.unlink(missing_ok=True)
 
 
 def _postgres_server():
