@@ -32,7 +32,7 @@ from registry.services import validate_subdivision
 from registry.transactions import retry_transaction
 from tracking.models import Block, Cancellation, Retirement, Transfer
 
-SELECTION_PAGE = 64
+SELECTION_PAGE_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ def _pieces_by_quantity(
     """Lock enough active blocks, taken in serial order, to cover ``quantity`` units.
 
     The caller holds the account's row lock, and every service that moves an account's units
-    takes it first, so the blocks can be locked as they are read, in serial order, a page at a
-    time from the ``block_holding`` index: a holder with a million blocks pays for the first
+    takes it first, so the blocks can be locked as they are read, in serial order, in growing
+    pages from the ``block_holding`` index: a holder with a million blocks pays for the first
     few. Services that lock blocks without the account (revocation, freezing, expiry) may meet
     these locks in another order; PostgreSQL then aborts one side and it runs again whole.
     Under READ COMMITTED a block changed meanwhile is re-read and dropped if no longer active.
@@ -121,8 +121,11 @@ def _pieces_by_quantity(
     pieces: list[Piece] = []
     remaining = quantity
     offset = 0
+    # One block nearly always suffices: start with a page of one and grow it eightfold, so a
+    # transfer locks only about as many blocks as it needs.
+    page_size = 1
     while remaining:
-        page = list(ordered[offset : offset + SELECTION_PAGE])
+        page = list(ordered[offset : offset + page_size])
         for block in page:
             take = min(remaining, block.quantity)
             pieces.append(
@@ -134,9 +137,10 @@ def _pieces_by_quantity(
             remaining -= take
             if not remaining:
                 break
-        if len(page) < SELECTION_PAGE:
+        if len(page) < page_size:
             break
-        offset += SELECTION_PAGE
+        offset += page_size
+        page_size = min(page_size * 8, SELECTION_PAGE_LIMIT)
     if remaining:
         _refuse_insufficient(
             account=account,
