@@ -40,7 +40,9 @@ from registry.transactions import retry_transaction
 if TYPE_CHECKING:  # accounts depends on the core, never the reverse
     from accounts.models import Organisation, User
 
-PROJECT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud safely
+# No I, O, 0, 1 (misread aloud), and no 2 or 3: MOD 97-10 turns "M2"/"2M" and "X3"/"3X" into the
+# same digits, so a swap of such a pair in a project code would pass the check number.
+PROJECT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ456789"
 ISO_3166_2_CN = {
     "CN-AH",
     "CN-BJ",

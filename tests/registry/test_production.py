@@ -245,3 +245,18 @@ def test_project_cannot_be_registered_for_another_organisation(buyer, project_ow
             province="CN-NM",
             technology="wind",
         )
+
+
+def test_every_adjacent_swap_in_a_project_code_is_caught_by_the_check_number():
+    from itertools import product
+
+    from registry.serials import Serial, SerialError
+    from registry.services import PROJECT_CODE_ALPHABET
+
+    for left, right in product(PROJECT_CODE_ALPHABET, repeat=2):
+        if left == right:
+            continue
+        serial = Serial("CN", f"P{left}{right}AAA", "E", 202503, 1001)
+        swapped = str(serial).replace(f"P{left}{right}", f"P{right}{left}", 1)
+        with pytest.raises(SerialError):
+            Serial.parse(swapped)
