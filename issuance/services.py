@@ -8,6 +8,7 @@ attempt to the ledger in a transaction of its own.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -44,13 +45,11 @@ MAX_CONVERSION_FACTOR = Decimal("10")
 
 
 def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same wall-clock moment ``months`` later; the 31st becomes the month's last day."""
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
-    return (
-        moment.replace(year=year, month=month, day=1)
-        if moment.day > 28
-        else moment.replace(year=year, month=month)
-    )
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
 
 
 def expiry_of(mechanism: Mechanism, record: ProductionRecord) -> dt.datetime | None:

@@ -190,3 +190,18 @@ def test_block_status_change_refuses_unknown_or_final_statuses(administrator, ge
     assert refusal.value.code == "invalid_status_change"
     block.refresh_from_db()
     assert block.status == "active"
+
+
+def test_validity_from_a_month_end_keeps_the_day_or_takes_the_months_last():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from issuance.services import _add_months
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    end_of_march = dt.datetime(2025, 3, 31, 12, tzinfo=shanghai)
+    assert _add_months(end_of_march, 24) == dt.datetime(2027, 3, 31, 12, tzinfo=shanghai)
+    assert _add_months(end_of_march, 23) == dt.datetime(2027, 2, 28, 12, tzinfo=shanghai)
+    assert _add_months(dt.datetime(2025, 11, 15, tzinfo=shanghai), 3) == dt.datetime(
+        2026, 2, 15, tzinfo=shanghai
+    )
