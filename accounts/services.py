@@ -3,7 +3,7 @@ one ledger event."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
@@ -42,12 +42,19 @@ def holding_account_open(*, actor: User, organisation: Organisation, name: str) 
     if not actor.is_registry_administrator and actor.organisation_id != organisation.pk:
         require_administrator(actor, "open accounts for another organisation")
     with transaction.atomic():
+        # The number derives from the primary key, taken from its sequence first, so the row is
+        # written once and concurrent openings never share a provisional number.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [HoldingAccount._meta.db_table]
+            )
+            account_id = cursor.fetchone()[0]
         account = HoldingAccount.objects.create(
-            number=f"PENDING-{organisation.pk}", organisation=organisation, name=name
+            pk=account_id,
+            number=f"{organisation.country}-{account_id:08d}",
+            organisation=organisation,
+            name=name,
         )
-        # The number derives from the primary key, so it is unique without a second sequence.
-        account.number = f"{organisation.country}-{account.pk:08d}"
-        account.save(update_fields=["number"])
         record_event(
             kind=LedgerEvent.Kind.ACCOUNT_OPENED,
             actor=actor,
