@@ -238,7 +238,8 @@ def _as_quantity(value: Any, *, field: str) -> Decimal:
     return quantity
 
 
-def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
+def _aware_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
+    """A half-open period from two time-zone aware date-times, the end after the start."""
     for field, moment in (("period_start", start), ("period_end", end)):
         if not isinstance(moment, dt.datetime) or timezone.is_naive(moment):
             raise DomainError(_("Give the period as time-zone aware date-times."), field=field)
@@ -246,6 +247,12 @@ def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
         raise DomainError(
             _("The period must end after it starts."), code="invalid_period", field="period_end"
         )
+    return DateTimeTZRange(start, end, "[)")
+
+
+def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
+    """A production period: aware, ordered, and already over."""
+    period = _aware_period(start, end)
     latest = timezone.now() + dt.timedelta(hours=settings.REGISTRY_FUTURE_TOLERANCE_HOURS)
     if end > latest:
         raise DomainError(
@@ -253,7 +260,7 @@ def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
             code="period_in_future",
             field="period_end",
         )
-    return DateTimeTZRange(start, end, "[)")
+    return period
 
 
 def allocate_production(
@@ -452,13 +459,7 @@ def declaration_sign(
         )
     if unit_kind not in UnitKind.values:
         raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind")
-    for field, moment in (("period_start", period_start), ("period_end", period_end)):
-        if not isinstance(moment, dt.datetime) or timezone.is_naive(moment):
-            raise DomainError(_("Give the period as time-zone aware date-times."), field=field)
-    if period_end <= period_start:
-        raise DomainError(
-            _("The period must end after it starts."), code="invalid_period", field="period_end"
-        )
+    period = _aware_period(period_start, period_end)
     others = other_registrations or []
     stream = Stream.objects.get(project=project, unit_kind=unit_kind)
     text = DECLARATION_TEMPLATES[language].format(
@@ -477,7 +478,7 @@ def declaration_sign(
         declaration = Declaration.objects.create(
             project=project,
             stream=stream,
-            period=DateTimeTZRange(period_start, period_end, "[)"),
+            period=period,
             template_version=DECLARATION_TEMPLATE_VERSION,
             language=language,
             text=text,
