@@ -17,7 +17,7 @@ from django.contrib.postgres.fields import (
     DateTimeRangeField,
     RangeOperators,
 )
-from django.contrib.postgres.indexes import BrinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -466,6 +466,8 @@ class LedgerEvent(models.Model):
                 condition=Q(kind="attempt.refused"),
                 name="ledger_refused_attempts",
             ),
+            # A serial's history and the API's ledger filters find events by their subjects.
+            GinIndex(fields=["subjects"], name="ledger_subjects"),
         ]
         triggers = [
             pgtrigger.Protect(
@@ -512,3 +514,38 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.sequence}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST that carried an ``Idempotency-Key``.
+
+    One row per (caller, key): a repeat with the same request gets the stored status and body
+    without acting again; a different request under the same key is refused. ``status_code`` is
+    empty while the first request is still being processed. Rows live at least 24 hours.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("caller"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
+    request_hash = models.CharField(_("SHA-256 of the request"), max_length=64)
+    method = models.CharField(_("method"), max_length=8)
+    path = models.CharField(_("path"), max_length=500)
+    status_code = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    content_type = models.CharField(_("response content type"), max_length=64, blank=True)
+    response_body = models.JSONField(_("response body"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_caller")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

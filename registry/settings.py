@@ -4,6 +4,7 @@ Nothing else in the project reads the environment. With ``DATABASE_URL`` / ``RED
 embedded PostgreSQL and Redis of ``registry.embedded`` are started (development and tests only).
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -40,6 +41,12 @@ INSTALLED_APPS = [
     "pgtrigger",
     "django_celery_beat",
     "health_check",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "rules",
     "registry",
     "accounts",
     "tracking",
@@ -107,6 +114,77 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "registry.tasks.ledger_seal_task", "schedule": 60.0},
     "units-expire": {"task": "tracking.tasks.units_expire_task", "schedule": 3600.0},
+    "idempotency-purge": {"task": "registry.tasks.idempotency_purge_task", "schedule": 3600.0},
+}
+
+# Redis shared by every web process: the API's rate limits count across gunicorn workers.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="registry"),
+    }
+}
+
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes unauthenticated requests 401, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["registry.api.throttles.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"writes": env.str("API_WRITE_RATE", default="3000/minute")},
+    "DEFAULT_PAGINATION_CLASS": "registry.api.pagination.PagePagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "registry.api.schema.RegistryAutoSchema",
+    "EXCEPTION_HANDLER": "registry.api.problems.problem_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=10)),
+    "TOKEN_LIMIT_PER_USER": None,
+    "AUTO_REFRESH": False,
+}
+# A stored first response answers repeats of its Idempotency-Key for this long (at least 24 h).
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=48)
+if API_IDEMPOTENCY_HOURS < 24:
+    raise ImproperlyConfigured("API_IDEMPOTENCY_HOURS must be at least 24")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Environmental attribute registry API",
+    "DESCRIPTION": (
+        "One serial number per MWh, tonne CO2e and tonne of coal equivalent, shared by every "
+        "mechanism (GEC, I-REC, CCER, ...). Errors are application/problem+json with a stable "
+        "`code`. Every POST accepts an `Idempotency-Key` header."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "MechanismKindEnum": "registry.models.Mechanism.Kind",
+        "OrganisationKindEnum": "accounts.models.Organisation.Kind",
+        "LedgerEventKindEnum": "registry.models.LedgerEvent.Kind",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "registry.api.schema.add_problem_responses",
+    ],
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,11 +1,27 @@
-"""URL configuration of the registry."""
+"""URL configuration of the registry.
+
+The API of each app is included by dotted name, so this module (in the lowest layer) imports
+none of the apps above it.
+"""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from registry.health import health_view
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("registry.api.urls")),
+    path("", include("tracking.api.urls")),
+    path("", include("issuance.api.urls")),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health_view(), name="health"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]

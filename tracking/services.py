@@ -345,6 +345,11 @@ def _carve(block: Block, take: serial_numbers.SerialRange, **changes: Any) -> Bl
     return moved
 
 
+def _claim_subjects(pieces: Sequence[Piece]) -> list[str]:
+    """The claims whose units moved, so a serial's history is found from its claim."""
+    return [f"claim:{claim_id}" for claim_id in sorted({piece.block.claim_id for piece in pieces})]
+
+
 def _ranges_payload(pieces: Sequence[Piece]) -> list[dict[str, Any]]:
     described = []
     for piece in pieces:
@@ -433,6 +438,7 @@ def block_transfer(
                     f"transfer:{transfer.pk}",
                     f"account:{source.pk}",
                     f"account:{target.pk}",
+                    *_claim_subjects(pieces),
                 ],
                 payload={
                     "transfer": str(transfer.public_id),
@@ -536,7 +542,11 @@ def block_retire(
         record_event(
             kind=LedgerEvent.Kind.UNITS_RETIRED,
             actor=actor,
-            subjects=[f"retirement:{retirement.pk}", f"account:{account.pk}"],
+            subjects=[
+                f"retirement:{retirement.pk}",
+                f"account:{account.pk}",
+                *_claim_subjects(pieces),
+            ],
             payload={
                 "retirement": str(retirement.public_id),
                 "mechanism": mechanism.code,
@@ -598,7 +608,11 @@ def block_cancel(
         record_event(
             kind=LedgerEvent.Kind.UNITS_CANCELLED,
             actor=actor,
-            subjects=[f"cancellation:{cancellation.pk}", f"account:{account.pk}"],
+            subjects=[
+                f"cancellation:{cancellation.pk}",
+                f"account:{account.pk}",
+                *_claim_subjects(pieces),
+            ],
             payload={
                 "cancellation": str(cancellation.public_id),
                 "mechanism": mechanism.code,

@@ -1,0 +1,76 @@
+"""Serializers of issuances (unit claims)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from registry.api.serializers import range_text
+from registry.models import ProductionRecord, UnitClaim
+
+
+class IssuanceSerializer(serializers.ModelSerializer):
+    mechanism = serializers.CharField(source="mechanism.code", read_only=True)
+    project = serializers.CharField(source="stream.project.code", read_only=True)
+    unit_kind = serializers.CharField(source="stream.unit_kind", read_only=True)
+    account = serializers.CharField(source="account.number", read_only=True)
+    issued_by = serializers.CharField(source="issued_by.username", read_only=True, default=None)
+    serial_range = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UnitClaim
+        fields = [
+            "id",
+            "mechanism",
+            "role",
+            "project",
+            "unit_kind",
+            "production_record",
+            "serial_range",
+            "quantity",
+            "vintage",
+            "account",
+            "status",
+            "expires_at",
+            "source_claim",
+            "conversion_factor",
+            "conversion_source",
+            "issued_by",
+            "issued_at",
+            "revoked_at",
+            "revocation_reason",
+        ]
+
+    def get_serial_range(self, claim: UnitClaim) -> str:
+        return range_text(
+            project=claim.stream.project,
+            unit_kind=claim.stream.unit_kind,
+            vintage=claim.vintage,
+            serials=claim.serials,
+        )
+
+
+class IssuanceCreateSerializer(serializers.Serializer):
+    mechanism = serializers.CharField(max_length=16)
+    production_record = serializers.PrimaryKeyRelatedField(
+        queryset=ProductionRecord.objects.select_related("stream__project")
+    )
+    account = serializers.CharField(max_length=32, help_text="Target holding account number.")
+    quantity = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    serial_range = serializers.CharField(max_length=80, required=False, allow_null=True)
+    conversion_factor = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Derived units per source unit (tCO2e per MWh, tCO2e per tce).",
+    )
+    conversion_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if attrs.get("quantity") is not None and attrs.get("serial_range"):
+            raise serializers.ValidationError(
+                {"quantity": ["Give either quantity or serial_range, not both."]},
+                code="quantity_or_range",
+            )
+        return attrs

@@ -1,0 +1,259 @@
+"""The API's permission matrix: who may see and do what, stated once.
+
+Two halves, kept side by side so they cannot drift apart:
+
+* ``SCOPES`` — for each resource, the rows a caller may see (a ``Q`` over field names). Every
+  list and every object lookup of the API starts from ``visible(...)``, so a row the caller may not
+  see is absent from lists and answers 404, never 403 (its existence is not disclosed).
+* ``rules`` permissions — for each resource and write action, whether the caller may attempt it
+  (``<resource>.<action>``, checked with :func:`allowed`). An object-level check runs on the row
+  the action touches. The services check again and explain refusals; this layer keeps callers
+  away from what their role never does.
+
+=================  =========================  ==============================================
+resource           sees                       may
+=================  =========================  ==============================================
+organisation       admin, auditor: all;       create: admin
+                   others: their own
+account            admin, auditor: all;       open: admin, or a member of the organisation
+                   others: their organisation freeze / unfreeze: admin; close: admin, members
+user               themselves (users/me)      -
+mechanism          every authenticated user   - (reference data, read only)
+project            admin, auditor, issuers:   register: admin, project owners (own org)
+                   all; project owners: own   approve / reject: admin
+stream             as its project             -
+production record  admin, auditor, issuers:   submit: admin, issuers, project owners of
+                   all; owners: own projects  the project
+issuance (claim)   admin, auditor: all;       issue: admin, issuers of the mechanism
+                   issuers: own mechanisms;   revoke: admin
+                   owners: own projects;
+                   holders: into own accounts
+block              admin, auditor: all;       set status (freeze/unfreeze): admin
+                   others: own accounts
+transfer           admin, auditor: all;       create: admin, members of the source
+                   others: from or to own     account's organisation (holder, project
+                   accounts                   owner, issuer)
+retirement         admin, auditor: all;       create: as transfer, from the account
+                   others: own accounts;
+                   one by id: the public
+cancellation       admin, auditor: all;       create: as transfer
+                   others: own accounts
+declaration        admin, auditor, issuers:   sign: admin, project owners (own projects)
+                   all; owners: own projects  revoke: admin, the owner
+ledger event       admin, auditor: all;       -
+                   others: their own acts
+checkpoint         every authenticated user   -
+verify/{serial}    the public                 -
+=================  =========================  ==============================================
+
+Auditors read everything and write nothing; outsiders (no role, no organisation) see mechanisms,
+checkpoints and the public pages only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import rules
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from registry.roles import Role
+
+NOTHING = Q(pk__in=[])
+EVERYTHING = Q()
+
+
+def _role(user) -> str | None:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMINISTRATOR
+    return user.role
+
+
+def _organisation_id(user) -> int | None:
+    return getattr(user, "organisation_id", None) if _role(user) else None
+
+
+# --- predicates -------------------------------------------------------------------------------
+
+
+@rules.predicate
+def is_administrator(user) -> bool:
+    return _role(user) == Role.ADMINISTRATOR
+
+
+@rules.predicate
+def is_auditor(user) -> bool:
+    return _role(user) == Role.AUDITOR
+
+
+@rules.predicate
+def is_issuer(user) -> bool:
+    return _role(user) == Role.ISSUER and _organisation_id(user) is not None
+
+
+@rules.predicate
+def is_project_owner(user) -> bool:
+    return _role(user) == Role.PROJECT_OWNER and _organisation_id(user) is not None
+
+
+@rules.predicate
+def is_account_operator(user) -> bool:
+    """Roles that operate their organisation's holding accounts."""
+    return (
+        _role(user) in (Role.HOLDER, Role.PROJECT_OWNER, Role.ISSUER)
+        and _organisation_id(user) is not None
+    )
+
+
+@rules.predicate
+def is_member_of(user, organisation) -> bool:
+    return organisation is not None and _organisation_id(user) == organisation.pk
+
+
+@rules.predicate
+def owns_project(user, project) -> bool:
+    return project is not None and _organisation_id(user) == project.owner_id
+
+
+@rules.predicate
+def issues_mechanism(user, mechanism) -> bool:
+    if mechanism is None or _organisation_id(user) is None:
+        return False
+    return mechanism.issuing_bodies.filter(pk=_organisation_id(user)).exists()
+
+
+@rules.predicate
+def holds_account(user, account) -> bool:
+    return account is not None and _organisation_id(user) == account.organisation_id
+
+
+# --- what a caller may attempt ----------------------------------------------------------------
+
+rules.add_rule("organisation.create", is_administrator)
+rules.add_rule("account.open", is_administrator | (is_account_operator & is_member_of))
+rules.add_rule("account.set_status", is_administrator)
+rules.add_rule("account.close", is_administrator | (is_account_operator & holds_account))
+rules.add_rule("project.register", is_administrator | is_project_owner)
+rules.add_rule("project.set_status", is_administrator)
+rules.add_rule(
+    "production_record.create", is_administrator | is_issuer | (is_project_owner & owns_project)
+)
+rules.add_rule("issuance.create", is_administrator | (is_issuer & issues_mechanism))
+rules.add_rule("issuance.revoke", is_administrator)
+rules.add_rule("block.set_status", is_administrator)
+rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
+rules.add_rule("declaration.sign", is_administrator | (is_project_owner & owns_project))
+rules.add_rule("declaration.revoke", is_administrator | (is_project_owner & owns_project))
+
+
+REFUSALS = {
+    "organisation.create": _("Only a registry administrator may create organisations."),
+    "account.open": _("You may open accounts only for your own organisation."),
+    "account.set_status": _(
+        "Only a registry administrator may freeze, unfreeze or close accounts."
+    ),
+    "account.close": _("You may close only your own organisation's accounts."),
+    "project.register": _("Only project owners and administrators may register projects."),
+    "project.set_status": _("Only a registry administrator may approve or reject projects."),
+    "production_record.create": _(
+        "Only issuing bodies, administrators and the project's owner may submit production."
+    ),
+    "issuance.create": _("Only an issuing body of this mechanism may issue it."),
+    "issuance.revoke": _("Only a registry administrator may revoke issuances."),
+    "block.set_status": _("Only a registry administrator may freeze or unfreeze units."),
+    "holding.operate": _("You may operate only your own organisation's accounts."),
+    "declaration.sign": _("Only the project's owner may sign its declarations."),
+    "declaration.revoke": _("Only the project's owner or an administrator may revoke it."),
+}
+
+
+def refusal_message(action: str) -> str:
+    return str(REFUSALS.get(action, _("You may not do this.")))
+
+
+def allowed(action: str, user, target: Any = None) -> bool:
+    """Whether ``user`` may attempt ``action`` (``<resource>.<verb>``) on ``target``."""
+    return rules.test_rule(action, user, target)
+
+
+# --- what a caller may see --------------------------------------------------------------------
+
+
+def _own_organisation(path: str) -> Callable[[Any], Q]:
+    def scope(user) -> Q:
+        organisation_id = _organisation_id(user)
+        return Q(**{path: organisation_id}) if organisation_id else NOTHING
+
+    return scope
+
+
+def _everyone(user) -> Q:
+    return EVERYTHING if _role(user) else NOTHING
+
+
+def _projects(path: str) -> Callable[[Any], Q]:
+    def scope(user) -> Q:
+        if _role(user) == Role.ISSUER:
+            return EVERYTHING
+        return _own_organisation(path)(user)
+
+    return scope
+
+
+def _claims(user) -> Q:
+    organisation_id = _organisation_id(user)
+    if not organisation_id:
+        return NOTHING
+    if _role(user) == Role.ISSUER:
+        from registry.models import Mechanism
+
+        own_mechanisms = Mechanism.objects.filter(issuing_bodies=organisation_id).values("pk")
+        return Q(mechanism_id__in=own_mechanisms) | Q(account__organisation_id=organisation_id)
+    return Q(stream__project__owner_id=organisation_id) | Q(
+        account__organisation_id=organisation_id
+    )
+
+
+def _transfers(user) -> Q:
+    organisation_id = _organisation_id(user)
+    if not organisation_id:
+        return NOTHING
+    return Q(source_account__organisation_id=organisation_id) | Q(
+        target_account__organisation_id=organisation_id
+    )
+
+
+def _own_acts(user) -> Q:
+    return Q(actor_id=user.pk) if _role(user) else NOTHING
+
+
+SCOPES: dict[str, Callable[[Any], Q]] = {
+    "organisation": _own_organisation("pk"),
+    "account": _own_organisation("organisation_id"),
+    "mechanism": _everyone,
+    "project": _projects("owner_id"),
+    "stream": _projects("project__owner_id"),
+    "production_record": _projects("stream__project__owner_id"),
+    "declaration": _projects("project__owner_id"),
+    "issuance": _claims,
+    "block": _own_organisation("account__organisation_id"),
+    "transfer": _transfers,
+    "retirement": _own_organisation("account__organisation_id"),
+    "cancellation": _own_organisation("account__organisation_id"),
+    "ledger_event": _own_acts,
+    "checkpoint": _everyone,
+}
+
+
+def visible(user, resource: str, queryset: QuerySet) -> QuerySet:
+    """The rows of ``queryset`` that ``user`` may see as ``resource``."""
+    if _role(user) in (Role.ADMINISTRATOR, Role.AUDITOR):
+        return queryset
+    scope = SCOPES[resource](user)
+    if scope is NOTHING:
+        return queryset.none()
+    return queryset.filter(scope)

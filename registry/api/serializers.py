@@ -1,0 +1,256 @@
+"""Serializers of the core resources: input serializers validate shapes, output ones render rows.
+
+Business validation stays in the services; these only turn JSON into typed arguments.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry import serials as serial_numbers
+from registry.models import (
+    Checkpoint,
+    Declaration,
+    LedgerEvent,
+    Mechanism,
+    ProductionRecord,
+    Project,
+    Stream,
+    UnitKind,
+)
+
+
+def range_text(*, project: Project, unit_kind: str, vintage: int, serials) -> str | None:
+    """A stored half-open integer range as the serial range string people read."""
+    if serials is None or serials.lower is None:
+        return None
+    return serial_numbers.SerialRange(serials.lower, serials.upper).format(
+        project.country, project.code, unit_kind, vintage
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+        },
+    }
+)
+class PeriodField(serializers.Field):
+    """A half-open period as {"start", "end"} in ISO 8601."""
+
+    def to_representation(self, value):
+        return {"start": value.lower.isoformat(), "end": value.upper.isoformat()}
+
+
+class MechanismSerializer(serializers.ModelSerializer):
+    issuing_bodies = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = Mechanism
+        fields = [
+            "code",
+            "name",
+            "name_zh",
+            "unit_kind",
+            "kind",
+            "validity_months",
+            "max_transfers",
+            "requires_declaration",
+            "accepts_derived_units",
+            "issuing_body_name",
+            "issuing_bodies",
+        ]
+
+
+class StreamSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Stream
+        fields = ["id", "project", "unit_kind", "next_sequence", "carried_remainder"]
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    streams = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "code",
+            "name",
+            "owner",
+            "country",
+            "province",
+            "grid_region",
+            "technology",
+            "capacity_mw",
+            "commissioning_date",
+            "time_zone",
+            "subsidised",
+            "inside_ets_boundary",
+            "under_energy_use_rights",
+            "external_ids",
+            "status",
+            "registered_at",
+            "streams",
+        ]
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
+    def get_streams(self, project: Project) -> dict[str, int]:
+        return {stream.unit_kind: stream.pk for stream in project.streams.all()}
+
+
+class ProjectRegisterSerializer(serializers.Serializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="code",
+        # The organisation model lives in accounts, above this layer: reach it through the FK.
+        queryset=Project._meta.get_field("owner").related_model.objects.all(),
+        required=False,
+        help_text="Organisation code; defaults to the caller's organisation.",
+    )
+    name = serializers.CharField(max_length=200)
+    province = serializers.CharField(max_length=6, help_text="ISO 3166-2, e.g. CN-NM")
+    technology = serializers.ChoiceField(choices=Project.Technology.choices)
+    capacity_mw = serializers.DecimalField(
+        max_digits=12, decimal_places=3, required=False, allow_null=True, min_value=0
+    )
+    commissioning_date = serializers.DateField(required=False, allow_null=True)
+    grid_region = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    subsidised = serializers.BooleanField(required=False, default=False)
+    inside_ets_boundary = serializers.BooleanField(required=False, default=False)
+    under_energy_use_rights = serializers.BooleanField(required=False, default=False)
+    external_ids = serializers.DictField(
+        child=serializers.CharField(max_length=100), required=False, default=dict
+    )
+    time_zone = serializers.CharField(max_length=64, required=False, default="Asia/Shanghai")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class RequiredReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ProductionRecordSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="stream.project.code", read_only=True)
+    unit_kind = serializers.CharField(source="stream.unit_kind", read_only=True)
+    period = PeriodField(read_only=True)
+    serial_range = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProductionRecord
+        fields = [
+            "id",
+            "project",
+            "stream",
+            "unit_kind",
+            "period",
+            "quantity",
+            "carried_in",
+            "carried_out",
+            "units",
+            "serial_range",
+            "vintage",
+            "source",
+            "created_at",
+        ]
+
+    def get_serial_range(self, record: ProductionRecord) -> str | None:
+        return range_text(
+            project=record.stream.project,
+            unit_kind=record.stream.unit_kind,
+            vintage=record.vintage,
+            serials=record.serials,
+        )
+
+
+class ProductionRecordCreateSerializer(serializers.Serializer):
+    project = serializers.SlugRelatedField(slug_field="code", queryset=Project.objects.all())
+    unit_kind = serializers.ChoiceField(choices=UnitKind.choices, default=UnitKind.ELECTRICITY)
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0)
+
+
+class ProductionRecordBulkSerializer(serializers.Serializer):
+    records = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=1000, allow_empty=False
+    )
+
+
+class DeclarationSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    unit_kind = serializers.CharField(source="stream.unit_kind", read_only=True)
+    period = PeriodField(read_only=True)
+    signer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Declaration
+        fields = [
+            "id",
+            "project",
+            "unit_kind",
+            "period",
+            "template_version",
+            "language",
+            "text",
+            "text_sha256",
+            "other_registrations",
+            "signer",
+            "signed_at",
+            "revoked_at",
+        ]
+
+
+class OtherRegistrationSerializer(serializers.Serializer):
+    registry = serializers.CharField(max_length=100)
+    identifier = serializers.CharField(max_length=100)
+
+
+class DeclarationSignSerializer(serializers.Serializer):
+    project = serializers.SlugRelatedField(slug_field="code", queryset=Project.objects.all())
+    unit_kind = serializers.ChoiceField(choices=UnitKind.choices, default=UnitKind.ELECTRICITY)
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    other_registrations = OtherRegistrationSerializer(many=True, required=False, default=list)
+    language = serializers.ChoiceField(choices=["en", "zh-hans"], default="en")
+
+
+class LedgerEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = LedgerEvent
+        fields = [
+            "id",
+            "kind",
+            "actor",
+            "occurred_at",
+            "subjects",
+            "payload",
+            "event_hash",
+            "txid",
+        ]
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Checkpoint
+        fields = [
+            "sequence",
+            "xid_from",
+            "xid_to",
+            "event_count",
+            "last_event_id",
+            "merkle_root",
+            "previous_hash",
+            "checkpoint_hash",
+            "sealed_at",
+        ]

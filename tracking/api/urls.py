@@ -1,0 +1,17 @@
+"""Routes of holdings and public verification under /api/v1/."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from tracking.api import views
+
+router = SimpleRouter()
+router.register("blocks", views.BlockViewSet, basename="block")
+router.register("transfers", views.TransferViewSet, basename="transfer")
+router.register("retirements", views.RetirementViewSet, basename="retirement")
+router.register("cancellations", views.CancellationViewSet, basename="cancellation")
+
+urlpatterns = [
+    path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),
+    *router.urls,
+]

@@ -1,0 +1,255 @@
+"""API views of holdings: blocks, transfers, retirements, cancellations, and public verification."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import account_resolve
+from registry import serials as serial_numbers
+from registry.api.base import RegistryGenericViewSet, RegistryReadOnlyViewSet
+from registry.api.pagination import IdCursorPagination, NewestFirstCursorPagination
+from registry.errors import DomainError
+from tracking import selectors, services
+from tracking.api import serializers as api
+from tracking.models import Block, Cancellation, Retirement, Transfer
+
+
+class BlockFilter(django_filters.FilterSet):
+    account = django_filters.CharFilter(field_name="account__number")
+    mechanism = django_filters.CharFilter(field_name="mechanism__code")
+    project = django_filters.CharFilter(field_name="stream__project__code")
+    vintage_from = django_filters.NumberFilter(field_name="vintage", lookup_expr="gte")
+    vintage_to = django_filters.NumberFilter(field_name="vintage", lookup_expr="lte")
+    serial = django_filters.CharFilter(method="filter_serial", label="serial or serial range")
+
+    class Meta:
+        model = Block
+        fields = [
+            "account",
+            "mechanism",
+            "project",
+            "status",
+            "vintage",
+            "vintage_from",
+            "vintage_to",
+            "serial",
+        ]
+
+    def filter_serial(self, queryset, name, value):
+        try:
+            parsed = serial_numbers.parse_range(value)
+        except serial_numbers.SerialError as error:
+            raise DomainError(error.message, code=error.code, field="serial") from None
+        return queryset.filter(
+            stream__project__code=parsed.project_code,
+            stream__unit_kind=parsed.unit_kind,
+            serials__overlap=NumericRange(
+                parsed.serial_range.lower, parsed.serial_range.upper, "[)"
+            ),
+        )
+
+
+class BlockViewSet(RegistryReadOnlyViewSet):
+    """Holdings: certificates of one claim over a serial range, in one account and status."""
+
+    resource = "block"
+    queryset = Block.objects.select_related("mechanism", "account", "stream__project", "retirement")
+    serializer_class = api.BlockSerializer
+    pagination_class = IdCursorPagination
+    filterset_class = BlockFilter
+
+    def _set_status(self, request, new_status: str) -> Response:
+        block = self.get_object()
+        self.require("block.set_status", block)
+        payload = api.BlockStatusSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.block_set_status(
+            actor=request.user,
+            block=block,
+            status=new_status,
+            reason=payload.validated_data["reason"],
+        )
+        return Response(api.BlockSerializer(self.get_queryset().get(pk=block.pk)).data)
+
+    @extend_schema(request=api.BlockStatusSerializer, responses={200: api.BlockSerializer})
+    @action(detail=True, methods=["post"])
+    def freeze(self, request, pk=None):
+        return self._set_status(request, Block.Status.FROZEN)
+
+    @extend_schema(request=api.BlockStatusSerializer, responses={200: api.BlockSerializer})
+    @action(detail=True, methods=["post"])
+    def unfreeze(self, request, pk=None):
+        return self._set_status(request, Block.Status.ACTIVE)
+
+
+class MovementFilter(django_filters.FilterSet):
+    mechanism = django_filters.CharFilter(field_name="mechanism__code")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+
+class TransferFilter(MovementFilter):
+    account = django_filters.CharFilter(method="filter_account")
+
+    class Meta:
+        model = Transfer
+        fields = ["mechanism", "account", "created_after", "created_before"]
+
+    def filter_account(self, queryset, name, value):
+        return queryset.filter(Q(source_account__number=value) | Q(target_account__number=value))
+
+
+class TransferViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Movements of units between accounts, by quantity or by serial range."""
+
+    resource = "transfer"
+    queryset = Transfer.objects.select_related(
+        "mechanism", "source_account", "target_account", "actor"
+    )
+    serializer_class = api.TransferSerializer
+    pagination_class = NewestFirstCursorPagination
+    filterset_class = TransferFilter
+    lookup_field = "public_id"
+
+    @extend_schema(request=api.TransferCreateSerializer, responses={201: api.TransferSerializer})
+    def create(self, request):
+        payload = api.TransferCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = payload.validated_data
+        source = account_resolve(fields["source_account"], field="source_account")
+        self.require("holding.operate", source)
+        transfer = services.block_transfer(
+            actor=request.user,
+            source_account=source,
+            target_account=fields["target_account"],
+            mechanism=fields["mechanism"],
+            quantity=fields.get("quantity"),
+            serial_range=fields.get("serial_range") or None,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        return Response(api.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+
+class AccountMovementFilter(MovementFilter):
+    account = django_filters.CharFilter(field_name="account__number")
+
+
+class RetirementFilter(AccountMovementFilter):
+    class Meta:
+        model = Retirement
+        fields = [
+            "mechanism",
+            "account",
+            "purpose",
+            "reporting_year",
+            "location",
+            "created_after",
+            "created_before",
+        ]
+
+
+class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Retirements. One retirement by id is public: its permanent record needs no login."""
+
+    resource = "retirement"
+    queryset = Retirement.objects.select_related("mechanism", "account")
+    serializer_class = api.RetirementSerializer
+    pagination_class = NewestFirstCursorPagination
+    filterset_class = RetirementFilter
+    lookup_field = "public_id"
+
+    def get_permissions(self):
+        if self.action == "retrieve":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def get_authenticators(self):
+        # The public record answers the same to everyone, so a stale token must not turn it 401.
+        if getattr(self, "kwargs", {}).get("public_id"):  # only GET is routed there
+            return []
+        return super().get_authenticators()
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return self.base_queryset()
+        return super().get_queryset()
+
+    @extend_schema(auth=[{}])
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=api.RetirementCreateSerializer, responses={201: api.RetirementSerializer}
+    )
+    def create(self, request):
+        payload = api.RetirementCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        account = account_resolve(fields.pop("account"), field="account")
+        self.require("holding.operate", account)
+        retirement = services.block_retire(
+            actor=request.user,
+            account=account,
+            mechanism=fields.pop("mechanism"),
+            quantity=fields.pop("quantity", None),
+            serial_range=fields.pop("serial_range", None) or None,
+            **fields,
+        )
+        return Response(api.RetirementSerializer(retirement).data, status=status.HTTP_201_CREATED)
+
+
+class CancellationFilter(AccountMovementFilter):
+    class Meta:
+        model = Cancellation
+        fields = ["mechanism", "account", "created_after", "created_before"]
+
+
+class CancellationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Units taken out of circulation without a beneficiary."""
+
+    resource = "cancellation"
+    queryset = Cancellation.objects.select_related("mechanism", "account")
+    serializer_class = api.CancellationSerializer
+    pagination_class = NewestFirstCursorPagination
+    filterset_class = CancellationFilter
+    lookup_field = "public_id"
+
+    @extend_schema(
+        request=api.CancellationCreateSerializer, responses={201: api.CancellationSerializer}
+    )
+    def create(self, request):
+        payload = api.CancellationCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = payload.validated_data
+        account = account_resolve(fields["account"], field="account")
+        self.require("holding.operate", account)
+        cancellation = services.block_cancel(
+            actor=request.user,
+            account=account,
+            mechanism=fields["mechanism"],
+            reason=fields["reason"],
+            quantity=fields.get("quantity"),
+            serial_range=fields.get("serial_range") or None,
+        )
+        return Response(
+            api.CancellationSerializer(cancellation).data, status=status.HTTP_201_CREATED
+        )
+
+
+class VerifyView(APIView):
+    """Public: which mechanism claims a unit, its status, chain of custody and retirement."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, auth=[{}])
+    def get(self, request, serial: str):
+        return Response(selectors.unit_verify(serial))
