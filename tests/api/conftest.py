@@ -1,0 +1,26 @@
+"""API clients for the personas, authenticated with real API tokens (not force_authenticate),
+so every test goes through the same authentication as a client would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from accounts.models import User
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        _instance, token = AuthToken.objects.create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.fixture
+def api() -> Callable[[User | None], APIClient]:
+    """``api(user)`` is a client holding a fresh token of ``user``; ``api(None)`` is anonymous."""
+    return client_for
