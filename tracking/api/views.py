@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import django_filters
 from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.db.models import Q
@@ -107,6 +109,15 @@ class TransferFilter(MovementFilter):
         return queryset.filter(Q(source_account__number=value) | Q(target_account__number=value))
 
 
+def _transfer_key(request) -> str | None:
+    """The caller's Idempotency-Key as the transfer's own unique key (a second, database-level
+    guard behind the API's stored responses); long keys are hashed to fit the column."""
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if not key:
+        return None
+    return key if len(key) <= 80 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 class TransferViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """Movements of units between accounts, by quantity or by serial range."""
 
@@ -133,7 +144,7 @@ class TransferViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
             mechanism=fields["mechanism"],
             quantity=fields.get("quantity"),
             serial_range=fields.get("serial_range") or None,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=_transfer_key(request),
         )
         return Response(api.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
 
