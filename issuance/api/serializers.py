@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.backends.postgresql.psycopg_any import NumericRange
 from rest_framework import serializers
 
+from registry import serials as serial_numbers
 from registry.api.serializers import range_text
 from registry.models import ProductionRecord, UnitClaim
 
@@ -52,7 +54,9 @@ class IssuanceSerializer(serializers.ModelSerializer):
 class IssuanceCreateSerializer(serializers.Serializer):
     mechanism = serializers.CharField(max_length=16)
     production_record = serializers.PrimaryKeyRelatedField(
-        queryset=ProductionRecord.objects.select_related("stream__project")
+        queryset=ProductionRecord.objects.select_related("stream__project"),
+        required=False,
+        help_text="The production record; may be left out when serial_range is given.",
     )
     account = serializers.CharField(max_length=32, help_text="Target holding account number.")
     quantity = serializers.IntegerField(min_value=1, required=False, allow_null=True)
@@ -73,4 +77,40 @@ class IssuanceCreateSerializer(serializers.Serializer):
                 {"quantity": ["Give either quantity or serial_range, not both."]},
                 code="quantity_or_range",
             )
+        if attrs.get("production_record") is None:
+            if not attrs.get("serial_range"):
+                raise serializers.ValidationError(
+                    {"production_record": ["Give the production record or a serial range."]},
+                    code="required",
+                )
+            attrs["production_record"] = self._record_of(attrs["serial_range"])
         return attrs
+
+    @staticmethod
+    def _record_of(serial_range: str) -> ProductionRecord:
+        """The production record whose serials contain the whole range."""
+        try:
+            parsed = serial_numbers.parse_range(serial_range)
+        except serial_numbers.SerialError as error:
+            raise serializers.ValidationError(
+                {"serial_range": [error.message]}, code=error.code
+            ) from None
+        record = (
+            ProductionRecord.objects.filter(
+                stream__project__code=parsed.project_code,
+                stream__project__country=parsed.country,
+                stream__unit_kind=parsed.unit_kind,
+                vintage=parsed.vintage,
+                serials__contains=NumericRange(
+                    parsed.serial_range.lower, parsed.serial_range.upper, "[)"
+                ),
+            )
+            .select_related("stream__project")
+            .first()
+        )
+        if record is None:
+            raise serializers.ValidationError(
+                {"serial_range": ["No production record holds this whole range."]},
+                code="range_outside_production",
+            )
+        return record

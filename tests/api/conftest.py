@@ -14,6 +14,7 @@ from accounts.models import User
 
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
+    client.default_format = "json"  # the API parses JSON only
     if user is not None:
         _instance, token = AuthToken.objects.create(user=user)
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
