@@ -17,6 +17,7 @@ from accounts.api import serializers as api
 from accounts.models import HoldingAccount, Organisation
 from registry.api.base import IdempotentMixin, RegistryGenericViewSet
 from registry.api.serializers import RequiredReasonSerializer
+from registry.api.throttles import LoginRateThrottle
 from registry.errors import DomainError
 
 BLOCK_STATUSES = ("active", "frozen", "retired", "cancelled", "expired", "exported")
@@ -31,7 +32,7 @@ class TokenView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes: list = []
+    throttle_classes = [LoginRateThrottle]
 
     @extend_schema(
         request=api.TokenRequestSerializer, responses={201: api.TokenSerializer}, auth=[]

@@ -4,6 +4,7 @@ Every gunicorn worker and every machine counts against the same bucket, because 
 lives in Redis, not in process memory. Reads are not limited here.
 """
 
+from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -21,4 +22,19 @@ class WriteRateThrottle(SimpleRateThrottle):
             ident = f"user:{request.user.pk}"
         else:
             ident = f"address:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class LoginRateThrottle(SimpleRateThrottle):
+    """Password guesses against ``auth/token/``, counted per client address and username."""
+
+    scope = "login"
+
+    def get_rate(self):
+        rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})
+        return rates.get(self.scope, "30/minute")
+
+    def get_cache_key(self, request, view):
+        username = str(request.data.get("username", ""))[:150] if hasattr(request, "data") else ""
+        ident = f"{self.get_ident(request)}:{username.lower()}"
         return self.cache_format % {"scope": self.scope, "ident": ident}

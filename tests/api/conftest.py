@@ -3,6 +3,7 @@ so every test goes through the same authentication as a client would."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -25,3 +26,12 @@ def client_for(user: User | None) -> APIClient:
 def api() -> Callable[[User | None], APIClient]:
     """``api(user)`` is a client holding a fresh token of ``user``; ``api(None)`` is anonymous."""
     return client_for
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_counters(settings):
+    """Each test counts its writes and log-in attempts from zero: a key prefix of its own in the
+    shared Redis cache (other runs on the same Redis keep their own counters)."""
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }

@@ -116,3 +116,24 @@ def test_administrator_revokes_an_issuance_with_a_reason_and_the_issuer_cannot(
     assert revoked.status_code == 200
     assert revoked.data["status"] == UnitClaim.Status.REVOKED
     assert revoked.data["revocation_reason"] == "metering error"
+
+
+def test_password_guessing_on_the_token_endpoint_is_rate_limited(api, issuer, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "login": "3/minute",
+        },
+    }
+    anonymous = api(None)
+    answers = [
+        anonymous.post("/api/v1/auth/token/", {"username": "issuer", "password": f"guess-{n}"})
+        for n in range(4)
+    ]
+    other_user = anonymous.post("/api/v1/auth/token/", {"username": "other", "password": "x"})
+
+    assert [answer.status_code for answer in answers] == [400, 400, 400, 429]
+    assert answers[3].data["code"] == "rate_limited"
+    assert "Retry-After" in answers[3]
+    assert other_user.status_code == 400
