@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
+from registry.api import idempotency
 from registry.api.base import RegistryGenericViewSet, RegistryReadOnlyViewSet
 from registry.api.pagination import IdCursorPagination, NewestFirstCursorPagination
 from registry.errors import DomainError
@@ -110,12 +111,18 @@ class TransferFilter(MovementFilter):
 
 
 def _transfer_key(request) -> str | None:
-    """The caller's Idempotency-Key as the transfer's own unique key (a second, database-level
-    guard behind the API's stored responses); long keys are hashed to fit the column."""
+    """The caller's Idempotency-Key with the request it came with, as the transfer's own unique
+    key: a second, database-level guard behind the API's stored responses, which outlives them.
+
+    The request's fingerprint is part of the key, so once the stored response has expired, the
+    key with a different request acts anew instead of answering with the unrelated transfer it
+    was first used for; the identical request still finds its first transfer. Hashed to fit the
+    column (80 characters)."""
     key = (request.headers.get("Idempotency-Key") or "").strip()
     if not key:
         return None
-    return key if len(key) <= 80 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    fingerprint = idempotency.request_hash(request)
+    return "sha256:" + hashlib.sha256(f"{key}\n{fingerprint}".encode()).hexdigest()
 
 
 class TransferViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
