@@ -2,7 +2,8 @@
 # the virtualenv, the Python packages and (unless DATABASE_URL / REDIS_URL are set) an embedded
 # PostgreSQL and Redis under .data/ all come from here.
 #
-#   make run     set up, migrate, load the demo, start a Celery worker + beat, serve :8000
+#   make run     set up, migrate, load the demo, start a Celery worker + beat, serve :8000 with
+#                gunicorn (WEB_CONCURRENCY workers, default 2 x cores + 1)
 #   make test    set up, run the whole test suite
 #   make stop    stop the Celery worker and the embedded servers
 #   make bench   run the benchmarks (bench/run.py; BENCH_ARGS="--help" for options)
@@ -80,9 +81,8 @@ run: $(INSTALLED)
 	}
 	server=
 	stop_all() {
-	  # runserver's autoreloader serves from a child process: stop the child and the parent.
+	  # gunicorn's master stops its workers itself on TERM (gracefully, within 30 s).
 	  if [ -n "$$server" ] && kill -0 "$$server" 2>/dev/null; then
-	    pkill -TERM -P "$$server" 2>/dev/null || true
 	    kill -TERM "$$server" 2>/dev/null || true
 	    wait "$$server" 2>/dev/null || true
 	  fi
@@ -94,21 +94,28 @@ run: $(INSTALLED)
 	  $(PYTHON) -m registry.embedded start
 	fi
 	$(PYTHON) manage.py migrate --no-input
+	# Static files for DEBUG=false (whitenoise serves them from STATIC_ROOT then).
+	$(PYTHON) manage.py collectstatic --no-input -v0
 	$(PYTHON) manage.py seed_demo | tee $(DATA)/seed_demo.log
 	trap stop_all EXIT
 	trap 'exit 0' INT  # Ctrl-C is the normal way to stop the server
 	trap 'exit 143' TERM
 	$(VENV)/bin/celery -A registry worker -B -l info >$(WORKER_LOG) 2>&1 &
 	echo $$! >$(WORKER_PID)
+	workers=$${WEB_CONCURRENCY:-$$($(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1) + 1)')}
 	echo
 	echo "Celery worker with beat: pid $$(cat $(WORKER_PID)), log in $(WORKER_LOG)"
-	echo "Registry: http://$(ADDRESS)/admin/ (admin) and http://$(ADDRESS)/health/ (health)"
+	echo "Registry: http://$(ADDRESS)/admin/ (admin), http://$(ADDRESS)/api/docs/ (API) and"
+	echo "http://$(ADDRESS)/health/ (health), served by gunicorn with $$workers workers"
 	grep -m1 'admin login' $(DATA)/seed_demo.log || true
 	echo "Ctrl-C stops the server and the worker; 'make stop' stops the embedded servers."
 	echo
 	# In the background and waited for, so that Ctrl-C or a TERM to make reaches the traps
 	# above at once; the EXIT trap stops the server and the worker however this ends.
-	$(PYTHON) manage.py runserver $(ADDRESS) &
+	# WEB_CONCURRENCY sets the number of workers (default 2 x cores + 1); access log on stdout.
+	# No control socket: its default path (~/.gunicorn/) would be shared by every checkout.
+	$(VENV)/bin/gunicorn registry.wsgi --bind $(ADDRESS) --workers "$$workers" \
+	  --access-logfile - --error-logfile - --no-control-socket &
 	server=$$!
 	wait "$$server"
 
