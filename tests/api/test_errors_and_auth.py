@@ -419,9 +419,9 @@ def test_another_organisations_account_is_403_to_operate_and_404_to_read(
 
 @pytest.fixture
 def three_writes_a_minute(monkeypatch):
-    """DRF reads the rates once, onto the class: override them there."""
+    """DRF reads the rates once, onto the class: override them there. (The counters start from
+    zero: tests/api/conftest.py gives each test a cache key prefix of its own.)"""
     monkeypatch.setattr(WriteRateThrottle, "THROTTLE_RATES", {"writes": "3/minute"})
-    cache.clear()
 
 
 def _open_account(client, name: str):
