@@ -38,8 +38,9 @@ retirement         admin, auditor: all;       create: as transfer, from the acco
                    one by id: the public
 cancellation       admin, auditor: all;       create: as transfer
                    others: own accounts
-declaration        admin, auditor, issuers:   sign: admin, project owners (own projects)
-                   all; owners: own projects  revoke: admin, the owner
+declaration        admin, auditor, issuers:   sign: project owners (own projects) only:
+                   all; owners: own projects  it is the owner's attestation
+                                              revoke: admin, the owner
 ledger event       admin, auditor: all;       -
                    others: their own acts
 checkpoint         every authenticated user   -
@@ -142,11 +143,14 @@ rules.add_rule("project.set_status", is_administrator)
 rules.add_rule(
     "production_record.create", is_administrator | is_issuer | (is_project_owner & owns_project)
 )
+# The roles that submit production at all: checked before a bulk request's rows, each of which is
+# then checked as ``production_record.create`` against its project.
+rules.add_rule("production_record.submit", is_administrator | is_issuer | is_project_owner)
 rules.add_rule("issuance.create", is_administrator | (is_issuer & issues_mechanism))
 rules.add_rule("issuance.revoke", is_administrator)
 rules.add_rule("block.set_status", is_administrator)
 rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
-rules.add_rule("declaration.sign", is_administrator | (is_project_owner & owns_project))
+rules.add_rule("declaration.sign", is_project_owner & owns_project)
 rules.add_rule("declaration.revoke", is_administrator | (is_project_owner & owns_project))
 
 
@@ -160,6 +164,9 @@ REFUSALS = {
     "project.register": _("Only project owners and administrators may register projects."),
     "project.set_status": _("Only a registry administrator may approve or reject projects."),
     "production_record.create": _(
+        "Only issuing bodies, administrators and the project's owner may submit production."
+    ),
+    "production_record.submit": _(
         "Only issuing bodies, administrators and the project's owner may submit production."
     ),
     "issuance.create": _("Only an issuing body of this mechanism may issue it."),

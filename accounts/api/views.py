@@ -156,9 +156,11 @@ class HoldingAccountViewSet(
         payload = api.HoldingAccountOpenSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         organisation = payload.validated_data.get("organisation") or request.user.organisation
+        # The matrix first: a caller who may open no account (an outsider, who has no
+        # organisation) is refused, not told to name one. Only an administrator passes with None.
+        self.require("account.open", organisation)
         if organisation is None:
             raise DomainError("An organisation is required.", field="organisation")
-        self.require("account.open", organisation)
         account = services.holding_account_open(
             actor=request.user, organisation=organisation, name=payload.validated_data["name"]
         )

@@ -164,6 +164,7 @@ class ProductionRecordViewSet(
     )
     @action(detail=False, methods=["post"])
     def bulk(self, request):
+        self.require("production_record.submit")
         payload = api.ProductionRecordBulkSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         results = []

@@ -184,14 +184,18 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
     filterset_class = RetirementFilter
     lookup_field = "public_id"
 
+    def _public_record(self) -> bool:
+        return bool(getattr(self, "kwargs", {}).get("public_id"))  # only GET is routed there
+
     def get_permissions(self):
-        if self.action == "retrieve":
+        # As the authenticators below: other methods on the record answer 405, not 403.
+        if self._public_record():
             return [AllowAny()]
         return super().get_permissions()
 
     def get_authenticators(self):
         # The public record answers the same to everyone, so a stale token must not turn it 401.
-        if getattr(self, "kwargs", {}).get("public_id"):  # only GET is routed there
+        if self._public_record():
             return []
         return super().get_authenticators()
 

@@ -1,0 +1,816 @@
+"""The permission matrix of the API: every persona against every endpoint and method.
+
+One shared scenario is built once for the module (inside a transaction that is rolled back at
+the end) and every test runs in a savepoint of its own, so a write allowed in one test is undone
+before the next. Writes send a body that is valid for the caller, so the status code is the
+permission outcome: 2xx allowed, 403 refused by the matrix, 404 when the target is invisible to
+the caller (its existence is not disclosed), 401 anonymous.
+
+The scenario (March 2025, Shanghai time):
+
+* windco's wind farm (approved) with 1,000 MWh; GEC 600 issued by ``issuer`` into CN-00000001;
+  I-REC 100 and 5 (the 5 frozen) into the buyer's CN-00000002; windco's declaration for March.
+* windco transfers 200 GEC to the buyer and 20 to carbonco, retires 30 and cancels 10; the buyer
+  retires 50 and cancels 5. windco also has an empty account, a frozen empty account and a
+  pending project.
+* carbonco (no persona) has a forestry project whose 500 tCO2e carry CCER 300 issued by
+  ``second_issuer`` into CN-00000003, with carbonco's declaration; it sends 30 to the buyer.
+* One ledger checkpoint over all of that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.db.models import Model, Q
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.models import HoldingAccount, Organisation, User
+from accounts.services import holding_account_set_status
+from issuance.services import unit_claim_issue
+from registry.ledger import GENESIS_HASH, checkpoint_hash, merkle_root, seal
+from registry.models import (
+    Checkpoint,
+    Declaration,
+    LedgerEvent,
+    Mechanism,
+    ProductionRecord,
+    Project,
+    Stream,
+    UnitClaim,
+)
+from registry.serials import Serial
+from registry.services import declaration_sign, production_record_create, project_register
+from tests.conftest import RETIREMENT_DEFAULTS, ensure_mechanisms, month
+from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
+from tracking.models import Block, Cancellation, Retirement, Transfer
+from tracking.services import block_cancel, block_retire, block_set_status, block_transfer
+
+PASSWORD = "correct horse battery staple"
+# Hashing a password the default way takes a noticeable fraction of a second; logging in eight
+# times does not need it.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+PERSONAS = (
+    "administrator",
+    "issuer",  # issues GEC and I-REC (mechanism A)
+    "second_issuer",  # issues CCER, VCU and EUR (mechanism B)
+    "project_owner",  # windco: the wind farm and accounts CN-00000001, -04, -05
+    "buyer",  # holder, buyer-co: account CN-00000002
+    "auditor",
+    "outsider",  # no organisation, no role
+    "anonymous",  # no token
+)
+USERNAMES = {
+    "administrator": "admin",
+    "issuer": "issuer",
+    "second_issuer": "second_issuer",
+    "project_owner": "owner",
+    "buyer": "buyer",
+    "auditor": "auditor",
+    "outsider": "outsider",
+}
+
+# --- the matrix -------------------------------------------------------------------------------
+#
+# "METHOD path [variant]" -> the exact status code per persona, in the order of PERSONAS.
+# Paths are under /api/v1/ unless they start with "/"; {names} are objects of the scenario.
+
+# fmt: off
+MATRIX: dict[str, tuple[int, ...]] = {
+    #                                             adm  iss  iss2 own  hold aud  out  anon
+    "POST auth/token/":                          (201, 201, 201, 201, 201, 201, 201, 201),
+    "POST auth/logout/":                         (204, 204, 204, 204, 204, 204, 204, 401),
+    "POST auth/logout-all/":                     (204, 204, 204, 204, 204, 204, 204, 401),
+    "GET users/me/":                             (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET organizations/":                        (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST organizations/":                       (201, 403, 403, 403, 403, 403, 403, 401),
+    "GET organizations/{windco}/":               (200, 404, 404, 200, 404, 200, 404, 401),
+    "GET accounts/":                             (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST accounts/":                            (201, 201, 201, 201, 201, 403, 403, 401),
+    "GET accounts/{owner_account}/":             (200, 404, 404, 200, 404, 200, 404, 401),
+    "POST accounts/{spare_account}/freeze/":     (200, 404, 404, 403, 404, 403, 404, 401),
+    "POST accounts/{frozen_account}/unfreeze/":  (200, 404, 404, 403, 404, 403, 404, 401),
+    "POST accounts/{spare_account}/close/":      (200, 404, 404, 200, 404, 403, 404, 401),
+    "GET mechanisms/":                           (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET mechanisms/GEC/":                       (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET projects/":                             (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST projects/":                            (201, 403, 403, 201, 403, 403, 403, 401),
+    "GET projects/{wind_farm}/":                 (200, 200, 200, 200, 404, 200, 404, 401),
+    "POST projects/{pending_project}/approve/":  (200, 403, 403, 403, 404, 403, 404, 401),
+    "POST projects/{pending_project}/reject/":   (200, 403, 403, 403, 404, 403, 404, 401),
+    "GET streams/":                              (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET streams/{wind_stream}/":                (200, 200, 200, 200, 404, 200, 404, 401),
+    "GET production-records/":                   (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST production-records/":                  (201, 201, 201, 201, 403, 403, 403, 401),
+    "GET production-records/{march_record}/":    (200, 200, 200, 200, 404, 200, 404, 401),
+    "POST production-records/bulk/":             (200, 200, 200, 200, 403, 403, 403, 401),
+    "GET declarations/":                         (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST declarations/":                        (403, 403, 403, 201, 403, 403, 403, 401),
+    "GET declarations/{windco_declaration}/":    (200, 200, 200, 200, 404, 200, 404, 401),
+    "POST declarations/{windco_declaration}/revoke/":
+                                                 (200, 403, 403, 200, 404, 403, 404, 401),
+    "GET issuances/":                            (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST issuances/ [GEC, mechanism A]":        (201, 201, 403, 403, 403, 403, 403, 401),
+    "POST issuances/ [CCER, mechanism B]":       (201, 403, 201, 403, 403, 403, 403, 401),
+    "GET issuances/{gec_claim}/":                (200, 200, 404, 200, 404, 200, 404, 401),
+    "POST issuances/{irec_claim}/revoke/":       (200, 403, 404, 403, 403, 403, 404, 401),
+    "GET blocks/":                               (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET blocks/{buyer_block}/":                 (200, 404, 404, 404, 200, 200, 404, 401),
+    "POST blocks/{buyer_block}/freeze/":         (200, 404, 404, 404, 403, 403, 404, 401),
+    "POST blocks/{frozen_block}/unfreeze/":      (200, 404, 404, 404, 403, 403, 404, 401),
+    "GET transfers/":                            (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST transfers/":                           (201, 403, 403, 201, 201, 403, 403, 401),
+    "GET transfers/{transfer}/":                 (200, 404, 404, 200, 200, 200, 404, 401),
+    "GET retirements/":                          (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST retirements/":                         (201, 403, 403, 201, 201, 403, 403, 401),
+    "GET retirements/{retirement}/":             (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET cancellations/":                        (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST cancellations/":                       (201, 403, 403, 201, 201, 403, 403, 401),
+    "GET cancellations/{cancellation}/":         (200, 404, 404, 200, 404, 200, 404, 401),
+    "GET ledger/":                               (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET ledger/{issuance_event}/":              (200, 200, 404, 404, 404, 200, 404, 401),
+    "GET ledger/checkpoints/":                   (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET ledger/checkpoints/{checkpoint}/":      (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET verify/{serial}/":                      (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /api/schema/":                          (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /api/docs/":                            (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /api/redoc/":                           (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /api/auth/login/":                      (200, 200, 200, 200, 200, 200, 200, 200),
+}
+# fmt: on
+
+
+# --- the scenario -----------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    users: dict[str, User]
+    objects: dict[str, Model] = field(default_factory=dict)
+    #: what a path placeholder or a list entry is called in the API (code, number, id, ...)
+    keys: dict[str, Any] = field(default_factory=dict)
+    serial: str = ""
+
+    def add(self, name: str, instance: Model, key: Any) -> Model:
+        self.objects[name] = instance
+        self.keys[name] = key
+        return instance
+
+
+def _personas() -> dict[str, User]:
+    """The personas of tests/conftest.py, built here once for the module."""
+    gec_centre = OrganisationFactory(
+        code="gec-centre", name="Green certificate centre", kind=Organisation.Kind.ISSUING_BODY
+    )
+    carbon_registry = OrganisationFactory(
+        code="carbon-registry", name="Carbon registry", kind=Organisation.Kind.ISSUING_BODY
+    )
+    for code in ("GEC", "IREC"):
+        Mechanism.objects.get(code=code).issuing_bodies.add(gec_centre)
+    for code in ("CCER", "VCU", "EUR"):
+        Mechanism.objects.get(code=code).issuing_bodies.add(carbon_registry)
+    windco = OrganisationFactory(
+        code="windco", name="Wind Co", kind=Organisation.Kind.PROJECT_OWNER
+    )
+    buyer_co = OrganisationFactory(code="buyer-co", name="Buyer Co", kind=Organisation.Kind.TRADER)
+    audit_firm = OrganisationFactory(
+        code="audit-firm", name="Audit Firm", kind=Organisation.Kind.AUDITOR
+    )
+    users = {
+        "administrator": UserFactory(
+            username="admin", organisation=None, role=User.Role.ADMINISTRATOR, is_staff=True
+        ),
+        "issuer": UserFactory(username="issuer", organisation=gec_centre, role=User.Role.ISSUER),
+        "second_issuer": UserFactory(
+            username="second_issuer", organisation=carbon_registry, role=User.Role.ISSUER
+        ),
+        "project_owner": UserFactory(
+            username="owner", organisation=windco, role=User.Role.PROJECT_OWNER
+        ),
+        "buyer": UserFactory(username="buyer", organisation=buyer_co, role=User.Role.HOLDER),
+        "auditor": UserFactory(username="auditor", organisation=audit_firm, role=User.Role.AUDITOR),
+        "outsider": UserFactory(username="outsider", organisation=None, role=User.Role.PUBLIC),
+    }
+    for user in users.values():
+        user.set_password(PASSWORD)
+        user.save(update_fields=["password"])
+    return users
+
+
+def _checkpoint() -> Checkpoint:
+    """A checkpoint over every ledger event so far, written exactly as ``seal()`` writes one.
+
+    ``seal()`` covers only transactions that have committed, and this module runs inside one
+    open transaction, so it has nothing to seal here (see the assertion in the caller).
+    """
+    events = list(LedgerEvent.objects.order_by("id").values_list("id", "event_hash"))
+    previous = Checkpoint.objects.order_by("-sequence").first()
+    fields = {
+        "sequence": previous.sequence + 1 if previous else 1,
+        "xid_from": previous.xid_to if previous else 0,
+        "xid_to": max(LedgerEvent.objects.values_list("txid", flat=True)) + 1,
+        "event_count": len(events),
+        "last_event_id": events[-1][0],
+        "merkle_root": merkle_root(event_hash for _, event_hash in events),
+        "previous_hash": previous.checkpoint_hash if previous else GENESIS_HASH,
+        "sealed_at": timezone.now(),
+    }
+    return Checkpoint.objects.create(**fields, checkpoint_hash=checkpoint_hash(**fields))
+
+
+def _build() -> Scenario:
+    ensure_mechanisms()
+    users = _personas()
+    admin, issuer, second_issuer = users["administrator"], users["issuer"], users["second_issuer"]
+    owner, buyer = users["project_owner"], users["buyer"]
+    s = Scenario(users=users)
+    for organisation in Organisation.objects.all():
+        s.add(organisation.code, organisation, organisation.code)
+    carbonco = OrganisationFactory(
+        code="carbonco", name="Carbon Co", kind=Organisation.Kind.PROJECT_OWNER
+    )
+    s.add("carbonco", carbonco, "carbonco")
+    carbon_owner = UserFactory(
+        username="carbon_owner", organisation=carbonco, role=User.Role.PROJECT_OWNER
+    )
+
+    windco = owner.organisation
+    for name, organisation, number in (
+        ("owner_account", windco, "CN-00000001"),
+        ("buyer_account", buyer.organisation, "CN-00000002"),
+        ("carbon_account", carbonco, "CN-00000003"),
+        ("spare_account", windco, "CN-00000004"),
+        ("frozen_account", windco, "CN-00000005"),
+    ):
+        s.add(name, HoldingAccountFactory(organisation=organisation, number=number), number)
+    holding_account_set_status(
+        actor=admin, account=s.objects["frozen_account"], status="frozen", reason="inquiry"
+    )
+
+    wind_farm = project_register(
+        actor=admin,
+        owner=windco,
+        name="Bayan wind farm",
+        province="CN-NM",
+        technology="wind",
+        capacity_mw=Decimal("100"),
+        commissioning_date=dt.date(2020, 6, 1),
+        grid_region="North",
+    )
+    s.add("wind_farm", wind_farm, wind_farm.code)
+    pending = project_register(
+        actor=owner, owner=windco, name="Hilltop wind farm", province="CN-HE", technology="wind"
+    )
+    s.add("pending_project", pending, pending.code)
+    forest = project_register(
+        actor=admin, owner=carbonco, name="Pu'er forest", province="CN-YN", technology="forestry"
+    )
+    s.add("carbon_project", forest, forest.code)
+    wind_stream = Stream.objects.get(project=wind_farm, unit_kind="E")
+    s.add("wind_stream", wind_stream, wind_stream.pk)
+
+    march = month(2025, 3)
+    record = production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=march[0],
+        period_end=march[1],
+        quantity=Decimal("1000"),
+    )
+    s.add("march_record", record, record.pk)
+    carbon_record = production_record_create(
+        actor=second_issuer,
+        project=forest,
+        unit_kind="C",
+        period_start=march[0],
+        period_end=march[1],
+        quantity=Decimal("500"),
+    )
+    s.add("carbon_record", carbon_record, carbon_record.pk)
+    for name, signer, project, unit_kind in (
+        ("windco_declaration", owner, wind_farm, "E"),
+        ("carbonco_declaration", carbon_owner, forest, "C"),
+    ):
+        declaration = declaration_sign(
+            actor=signer,
+            project=project,
+            unit_kind=unit_kind,
+            period_start=march[0],
+            period_end=march[1],
+        )
+        s.add(name, declaration, declaration.pk)
+
+    for name, actor, mechanism, production, account, quantity in (
+        ("gec_claim", issuer, "GEC", record, "owner_account", 600),
+        ("irec_claim", issuer, "IREC", record, "buyer_account", 100),
+        ("frozen_irec_claim", issuer, "IREC", record, "buyer_account", 5),
+        ("ccer_claim", second_issuer, "CCER", carbon_record, "carbon_account", 300),
+    ):
+        claim = unit_claim_issue(
+            actor=actor,
+            mechanism=mechanism,
+            production_record=production,
+            account=s.objects[account],
+            quantity=quantity,
+        )
+        s.add(name, claim, claim.pk)
+    frozen_block = Block.objects.get(claim=s.objects["frozen_irec_claim"])
+    block_set_status(actor=admin, block=frozen_block, status="frozen", reason="inquiry")
+    s.add("frozen_block", frozen_block, frozen_block.pk)
+    issuance_event = LedgerEvent.objects.get(
+        kind=LedgerEvent.Kind.UNITS_ISSUED, subjects__contains=[f"claim:{s.keys['gec_claim']}"]
+    )
+    s.add("issuance_event", issuance_event, issuance_event.pk)
+
+    for name, target, quantity in (
+        ("transfer", "buyer_account", 200),
+        ("transfer_to_carbonco", "carbon_account", 20),
+    ):
+        moved = block_transfer(
+            actor=owner,
+            source_account=s.objects["owner_account"],
+            target_account=s.objects[target],
+            mechanism="GEC",
+            quantity=quantity,
+        )
+        s.add(name, moved, moved.public_id)
+    ccer_transfer = block_transfer(
+        actor=carbon_owner,
+        source_account=s.objects["carbon_account"],
+        target_account=s.objects["buyer_account"],
+        mechanism="CCER",
+        quantity=30,
+    )
+    s.add("ccer_transfer", ccer_transfer, ccer_transfer.public_id)
+    for name, actor, account, quantity in (
+        ("retirement", buyer, "buyer_account", 50),
+        ("owner_retirement", owner, "owner_account", 30),
+    ):
+        retired = block_retire(
+            actor=actor,
+            account=s.objects[account],
+            mechanism="GEC",
+            quantity=quantity,
+            **RETIREMENT_DEFAULTS,
+        )
+        s.add(name, retired, retired.public_id)
+    for name, actor, account, quantity in (
+        ("cancellation", owner, "owner_account", 10),
+        ("buyer_cancellation", buyer, "buyer_account", 5),
+    ):
+        cancelled = block_cancel(
+            actor=actor,
+            account=s.objects[account],
+            mechanism="GEC",
+            quantity=quantity,
+            reason="Sold outside the registry",
+        )
+        s.add(name, cancelled, cancelled.public_id)
+    buyer_block = Block.objects.get(
+        account=s.objects["buyer_account"], mechanism__code="GEC", status=Block.Status.ACTIVE
+    )
+    s.add("buyer_block", buyer_block, buyer_block.pk)
+    retired_block = Block.objects.filter(retirement=s.objects["retirement"]).first()
+    s.serial = str(
+        Serial("CN", wind_farm.code, "E", retired_block.vintage, retired_block.serials.lower)
+    )
+
+    assert seal() is None  # nothing has committed: see _checkpoint
+    checkpoint = _checkpoint()
+    s.add("checkpoint", checkpoint, checkpoint.sequence)
+    return s
+
+
+@pytest.fixture(scope="module")
+def scenario(django_db_setup, django_db_blocker):
+    """Built once; each test's own transaction (the ``db`` fixture) is a savepoint inside."""
+    with (
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
+        yield _build()
+        transaction.set_rollback(True)
+
+
+# --- request bodies: valid for the caller, so the answer is the permission outcome -------------
+
+
+def _period(year: int, month_number: int) -> dict[str, str]:
+    start, end = month(year, month_number)
+    return {"period_start": start.isoformat(), "period_end": end.isoformat()}
+
+
+def _reason(s: Scenario, persona: str) -> dict:
+    return {"reason": "Permission matrix"}
+
+
+def _token(s: Scenario, persona: str) -> dict:
+    # Anyone may log in: the anonymous client logs in as the buyer.
+    user = s.users["buyer" if persona == "anonymous" else persona]
+    return {"username": user.username, "password": PASSWORD}
+
+
+def _organisation(s: Scenario, persona: str) -> dict:
+    return {"code": "new-trader", "name": "New Trader", "kind": "trader"}
+
+
+def _account(s: Scenario, persona: str) -> dict:
+    # Everyone opens an account for their own organisation; the administrator has none.
+    body = {"name": "Second account"}
+    if persona == "administrator":
+        body["organisation"] = "windco"
+    return body
+
+
+def _project(s: Scenario, persona: str) -> dict:
+    return {
+        "owner": "windco",
+        "name": "Coastal wind farm",
+        "province": "CN-HE",
+        "technology": "wind",
+    }
+
+
+def _production(s: Scenario, persona: str) -> dict:
+    return {"project": s.keys["wind_farm"], "unit_kind": "E", "quantity": "900", **_period(2025, 4)}
+
+
+def _bulk(s: Scenario, persona: str) -> dict:
+    return {
+        "records": [
+            {
+                "project": s.keys["wind_farm"],
+                "unit_kind": "E",
+                "quantity": "800",
+                **_period(2025, 5),
+            }
+        ]
+    }
+
+
+def _declaration(s: Scenario, persona: str) -> dict:
+    return {"project": s.keys["wind_farm"], "unit_kind": "E", **_period(2025, 4)}
+
+
+def _gec_issuance(s: Scenario, persona: str) -> dict:
+    return {
+        "mechanism": "GEC",
+        "production_record": s.keys["march_record"],
+        "account": "CN-00000001",
+        "quantity": 10,
+    }
+
+
+def _ccer_issuance(s: Scenario, persona: str) -> dict:
+    return {
+        "mechanism": "CCER",
+        "production_record": s.keys["carbon_record"],
+        "account": "CN-00000003",
+        "quantity": 10,
+    }
+
+
+def _transfer(s: Scenario, persona: str) -> dict:
+    if persona == "buyer":  # GEC moves once only: the buyer passes on its I-REC
+        return {
+            "source_account": "CN-00000002",
+            "target_account": "CN-00000001",
+            "mechanism": "IREC",
+            "quantity": 10,
+        }
+    return {
+        "source_account": "CN-00000001",
+        "target_account": "CN-00000002",
+        "mechanism": "GEC",
+        "quantity": 10,
+    }
+
+
+def _own_or_buyer_account(persona: str) -> str:
+    return "CN-00000001" if persona == "project_owner" else "CN-00000002"
+
+
+def _retirement(s: Scenario, persona: str) -> dict:
+    body = {
+        "account": _own_or_buyer_account(persona),
+        "mechanism": "GEC",
+        "quantity": 10,
+        **RETIREMENT_DEFAULTS,
+    }
+    for name in ("claim_period_start", "claim_period_end"):
+        body[name] = body[name].isoformat()
+    return body
+
+
+def _cancellation(s: Scenario, persona: str) -> dict:
+    return {
+        "account": _own_or_buyer_account(persona),
+        "mechanism": "GEC",
+        "quantity": 5,
+        "reason": "Sold outside the registry",
+    }
+
+
+BODIES = {
+    "POST auth/token/": _token,
+    "POST organizations/": _organisation,
+    "POST accounts/": _account,
+    "POST accounts/{spare_account}/freeze/": _reason,
+    "POST accounts/{frozen_account}/unfreeze/": _reason,
+    "POST accounts/{spare_account}/close/": _reason,
+    "POST projects/": _project,
+    "POST projects/{pending_project}/approve/": _reason,
+    "POST projects/{pending_project}/reject/": _reason,
+    "POST production-records/": _production,
+    "POST production-records/bulk/": _bulk,
+    "POST declarations/": _declaration,
+    "POST declarations/{windco_declaration}/revoke/": _reason,
+    "POST issuances/ [GEC, mechanism A]": _gec_issuance,
+    "POST issuances/ [CCER, mechanism B]": _ccer_issuance,
+    "POST issuances/{irec_claim}/revoke/": _reason,
+    "POST blocks/{buyer_block}/freeze/": _reason,
+    "POST blocks/{frozen_block}/unfreeze/": _reason,
+    "POST transfers/": _transfer,
+    "POST retirements/": _retirement,
+    "POST cancellations/": _cancellation,
+}
+
+
+def _split(endpoint: str) -> tuple[str, str]:
+    method, path = endpoint.split(" ")[:2]
+    return method, path
+
+
+def _url(s: Scenario, path: str) -> str:
+    path = path.format(**s.keys, serial=s.serial)
+    return path if path.startswith("/") else f"/api/v1/{path}"
+
+
+def _client(api, s: Scenario, persona: str):
+    return api(None if persona == "anonymous" else s.users[persona])
+
+
+def test_the_matrix_lists_every_persona_and_every_write_has_a_body():
+    assert all(len(codes) == len(PERSONAS) for codes in MATRIX.values())
+    writes = {endpoint for endpoint in MATRIX if endpoint.startswith("POST ")}
+    assert writes - {"POST auth/logout/", "POST auth/logout-all/"} == set(BODIES)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "persona", "expected"),
+    [
+        pytest.param(endpoint, persona, code, id=f"{endpoint} as {persona}")
+        for endpoint, codes in MATRIX.items()
+        for persona, code in zip(PERSONAS, codes, strict=True)
+    ],
+)
+def test_each_persona_gets_the_exact_status_code_on_each_endpoint(
+    scenario, api, db, endpoint, persona, expected
+):
+    method, path = _split(endpoint)
+    client = _client(api, scenario, persona)
+    url = _url(scenario, path)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        body = BODIES.get(endpoint, lambda s, p: None)(scenario, persona)
+        response = client.post(url, body, format="json")
+    detail = getattr(response, "data", None) if response.status_code != expected else None
+    assert response.status_code == expected, detail
+    if endpoint == "POST production-records/bulk/" and expected == 200:
+        assert response.data["failed"] == 0, response.data["results"]
+        assert [row["status"] for row in response.data["results"]] == [201]
+
+
+def test_auditors_are_refused_every_write():
+    auditor = PERSONAS.index("auditor")
+    writes = {endpoint: codes[auditor] for endpoint, codes in MATRIX.items() if "POST" in endpoint}
+    own_session = {"POST auth/token/", "POST auth/logout/", "POST auth/logout-all/"}
+    assert {code for endpoint, code in writes.items() if endpoint not in own_session} == {403}
+
+
+# --- lists hold only what the caller may see --------------------------------------------------
+
+ALL = Q()
+NOTHING: frozenset[str] = frozenset()
+
+#: list path -> (model, the model field behind each entry's id, that id's name in the answer)
+LISTS: dict[str, tuple[type[Model], str, str]] = {
+    "organizations/": (Organisation, "code", "code"),
+    "accounts/": (HoldingAccount, "number", "number"),
+    "mechanisms/": (Mechanism, "code", "code"),
+    "projects/": (Project, "code", "code"),
+    "streams/": (Stream, "id", "id"),
+    "production-records/": (ProductionRecord, "id", "id"),
+    "declarations/": (Declaration, "id", "id"),
+    "issuances/": (UnitClaim, "id", "id"),
+    "blocks/": (Block, "id", "id"),
+    "transfers/": (Transfer, "public_id", "id"),
+    "retirements/": (Retirement, "public_id", "id"),
+    "cancellations/": (Cancellation, "public_id", "id"),
+    "ledger/": (LedgerEvent, "id", "id"),
+    "ledger/checkpoints/": (Checkpoint, "sequence", "sequence"),
+}
+
+#: list path -> persona -> what the list holds: ALL rows, NOTHING, named scenario objects, or a Q
+VISIBLE: dict[str, dict[str, Any]] = {
+    "organizations/": {
+        "administrator": ALL,
+        "issuer": {"gec-centre"},
+        "second_issuer": {"carbon-registry"},
+        "project_owner": {"windco"},
+        "buyer": {"buyer-co"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "accounts/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": {"owner_account", "spare_account", "frozen_account"},
+        "buyer": {"buyer_account"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "mechanisms/": dict.fromkeys(USERNAMES, ALL),
+    "projects/": {
+        "administrator": ALL,
+        "issuer": ALL,
+        "second_issuer": ALL,
+        "project_owner": {"wind_farm", "pending_project"},
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "streams/": {
+        "administrator": ALL,
+        "issuer": ALL,
+        "second_issuer": ALL,
+        "project_owner": Q(project__owner__code="windco"),
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "production-records/": {
+        "administrator": ALL,
+        "issuer": ALL,
+        "second_issuer": ALL,
+        "project_owner": {"march_record"},
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "declarations/": {
+        "administrator": ALL,
+        "issuer": ALL,
+        "second_issuer": ALL,
+        "project_owner": {"windco_declaration"},
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "issuances/": {
+        "administrator": ALL,
+        "issuer": {"gec_claim", "irec_claim", "frozen_irec_claim"},
+        "second_issuer": {"ccer_claim"},
+        "project_owner": {"gec_claim", "irec_claim", "frozen_irec_claim"},
+        "buyer": {"irec_claim", "frozen_irec_claim"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "blocks/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": Q(account__number="CN-00000001"),
+        "buyer": Q(account__number="CN-00000002"),
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "transfers/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": {"transfer", "transfer_to_carbonco"},
+        "buyer": {"transfer", "ccer_transfer"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "retirements/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": {"owner_retirement"},
+        "buyer": {"retirement"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "cancellations/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": {"cancellation"},
+        "buyer": {"buyer_cancellation"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "ledger/": {
+        # Besides administrators and auditors, each caller sees the events it caused.
+        "administrator": ALL,
+        "issuer": Q(actor__username="issuer"),
+        "second_issuer": Q(actor__username="second_issuer"),
+        "project_owner": Q(actor__username="owner"),
+        "buyer": Q(actor__username="buyer"),
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "ledger/checkpoints/": dict.fromkeys(USERNAMES, ALL),
+}
+
+
+def _expected(s: Scenario, path: str, spec: Any) -> set:
+    model, key_field, _ = LISTS[path]
+    if isinstance(spec, Q):
+        return {str(key) for key in model.objects.filter(spec).values_list(key_field, flat=True)}
+    return {str(s.keys[name]) for name in spec}
+
+
+def _listed(client, path: str, id_field: str) -> set[str]:
+    response = client.get(f"/api/v1/{path}", {"page_size": 1000})
+    assert response.status_code == 200, response.data
+    assert response.data["next"] is None  # everything on one page
+    return {str(row[id_field]) for row in response.data["results"]}
+
+
+def test_the_visibility_table_covers_every_list_and_every_persona():
+    assert set(VISIBLE) == set(LISTS)
+    assert all(set(row) == set(USERNAMES) for row in VISIBLE.values())
+
+
+@pytest.mark.parametrize(
+    ("path", "persona"),
+    [
+        pytest.param(path, persona, id=f"{path} as {persona}")
+        for path in VISIBLE
+        for persona in USERNAMES
+    ],
+)
+def test_lists_hold_exactly_the_objects_the_persona_may_see(scenario, api, db, path, persona):
+    spec = VISIBLE[path][persona]
+    expected = _expected(scenario, path, spec)
+    if spec is not NOTHING:
+        assert expected, "the scenario should give this persona something to see"
+    if spec is not ALL:  # what is hidden from the caller exists, so hiding it is being tested
+        assert expected < _expected(scenario, path, ALL)
+    assert _listed(_client(api, scenario, persona), path, LISTS[path][2]) == expected
+
+
+# --- methods outside the matrix ---------------------------------------------------------------
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+ROUTED: dict[str, set[str]] = {}
+for _endpoint in MATRIX:
+    _method, _path = _split(_endpoint)
+    if not _path.startswith("/"):
+        ROUTED.setdefault(_path, set()).add(_method)
+PUBLIC = {
+    _split(endpoint)[1]
+    for endpoint, codes in MATRIX.items()
+    if codes[PERSONAS.index("anonymous")] != 401
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "persona"),
+    [
+        pytest.param(path, persona, id=f"{path} as {persona}")
+        for path in ROUTED
+        for persona in ("administrator", "anonymous")
+    ],
+)
+def test_every_other_method_is_not_allowed(scenario, api, db, path, persona):
+    """No endpoint replaces, edits or deletes anything; anonymous callers learn nothing but 401
+    from a non-public path."""
+    refused = 405 if persona == "administrator" or path in PUBLIC else 401
+    client = _client(api, scenario, persona)
+    url = _url(scenario, path)
+    others = [method for method in METHODS if method not in ROUTED[path]]
+    answers = {method: getattr(client, method.lower())(url).status_code for method in others}
+    assert answers == dict.fromkeys(others, refused)
+
+
+def test_public_pages_answer_a_caller_whose_token_was_revoked(scenario, api, db):
+    client = api(scenario.users["buyer"])
+    assert client.post("/api/v1/auth/logout/").status_code == 204
+    assert client.get("/api/v1/accounts/").status_code == 401
+    assert client.get(_url(scenario, "retirements/{retirement}/")).status_code == 200
+    assert client.get(_url(scenario, "verify/{serial}/")).status_code == 200
