@@ -27,3 +27,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]
+
+# Errors outside a view (no route matched, an unhandled exception) under /api/ as problem+json.
+handler404 = "registry.api.problems.not_found"
+handler500 = "registry.api.problems.server_error"

@@ -58,7 +58,7 @@ class HoldingAccountOpenSerializer(serializers.Serializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    organisation = OrganisationSerializer(read_only=True)
+    organisation = OrganisationSerializer(read_only=True, allow_null=True)
     accounts = serializers.SerializerMethodField()
 
     class Meta:

@@ -7,6 +7,7 @@ ledger events after rolling back the refused write, and an outer transaction wou
 
 from __future__ import annotations
 
+from django.http import Http404
 from rest_framework import viewsets
 from rest_framework.permissions import BasePermission
 
@@ -49,6 +50,13 @@ class RegistryViewSetMixin(IdempotentMixin):
     """Lists and lookups start from the rows the caller may see (``registry.access``)."""
 
     resource: str = ""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # A lookup value with NUL (/mechanisms/%00/) names nothing, and PostgreSQL cannot even
+        # be asked about it: the driver refuses the query with a server error.
+        if any("\x00" in str(value) for value in kwargs.values()):
+            raise Http404
 
     def base_queryset(self):
         return self.queryset.all()

@@ -15,8 +15,9 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from psycopg import errors as pg_errors
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -184,3 +185,33 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return problem_response(
         status_code=exc.status_code, code=code, detail=exc.detail, headers=headers or None
     )
+
+
+def _problem_json(status_code: int, code: str, detail: Any) -> JsonResponse:
+    body = {
+        "type": f"urn:registry:problem:{code}",
+        "title": str(TITLES.get(code, detail)),
+        "status": status_code,
+        "code": code,
+        "detail": str(detail),
+    }
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """``handler404``: a URL under /api/ that no route matches (``/api/v1/blocks/0.5/``) answers
+    problem+json like every other API error; other paths get Django's page."""
+    if _is_api(request):
+        return _problem_json(404, "not_found", _("Not found."))
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """``handler500``: an unhandled error under /api/ answers problem+json (code ``error``)."""
+    if _is_api(request):
+        return _problem_json(500, "error", _("A server error occurred."))
+    return defaults.server_error(request)

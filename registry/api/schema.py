@@ -41,6 +41,10 @@ ERROR_DESCRIPTIONS = {
     "422": "idempotency_key_reused.",
     "429": "rate_limited.",
 }
+# Answered by the HTTP server (gunicorn) before the application sees the request: no problem body.
+SERVER_DESCRIPTIONS = {
+    "414": "The request line (URL and query string) is too long for the server.",
+}
 
 
 class RegistryAutoSchema(AutoSchema):
@@ -76,4 +80,6 @@ def add_problem_responses(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for status_code, description in ERROR_DESCRIPTIONS.items():
                 responses.setdefault(status_code, {"description": description, "content": problem})
+            for status_code, description in SERVER_DESCRIPTIONS.items():
+                responses.setdefault(status_code, {"description": description})
     return result

@@ -224,7 +224,7 @@ class DeclarationSignSerializer(serializers.Serializer):
 
 
 class LedgerEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = LedgerEvent

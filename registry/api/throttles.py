@@ -35,6 +35,8 @@ class LoginRateThrottle(SimpleRateThrottle):
         return rates.get(self.scope, "30/minute")
 
     def get_cache_key(self, request, view):
-        username = str(request.data.get("username", ""))[:150] if hasattr(request, "data") else ""
+        # The body may be any JSON (a list, a string): only an object has a username.
+        data = getattr(request, "data", None)
+        username = str(data.get("username", ""))[:150] if isinstance(data, dict) else ""
         ident = f"{self.get_ident(request)}:{username.lower()}"
         return self.cache_format % {"scope": self.scope, "ident": ident}

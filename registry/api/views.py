@@ -14,6 +14,7 @@ from registry import serials as serial_numbers
 from registry import services
 from registry.api import serializers as api
 from registry.api.base import RegistryGenericViewSet, RegistryReadOnlyViewSet
+from registry.api.filters import UtcIsoDateTimeFilter
 from registry.api.pagination import NewestFirstCursorPagination
 from registry.api.problems import problem_exception_handler
 from registry.errors import DomainError
@@ -234,8 +235,8 @@ class DeclarationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.R
 
 class LedgerEventFilter(django_filters.FilterSet):
     actor = django_filters.CharFilter(field_name="actor__username")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     serial = django_filters.CharFilter(method="filter_serial", label="serial")
 
     class Meta:

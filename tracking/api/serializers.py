@@ -15,7 +15,9 @@ class BlockSerializer(serializers.ModelSerializer):
     project = serializers.CharField(source="stream.project.code", read_only=True)
     unit_kind = serializers.CharField(source="stream.unit_kind", read_only=True)
     serial_range = serializers.SerializerMethodField()
-    retirement = serializers.UUIDField(source="retirement.public_id", read_only=True, default=None)
+    retirement = serializers.UUIDField(
+        source="retirement.public_id", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Block
@@ -145,7 +147,9 @@ class CancellationCreateSerializer(MovementSerializer):
 class CancellationSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     mechanism = serializers.CharField(source="mechanism.code", read_only=True)
-    account = serializers.CharField(source="account.number", read_only=True, default=None)
+    account = serializers.CharField(
+        source="account.number", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Cancellation

@@ -18,6 +18,7 @@ from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
 from registry.api import idempotency
 from registry.api.base import RegistryGenericViewSet, RegistryReadOnlyViewSet
+from registry.api.filters import UtcIsoDateTimeFilter
 from registry.api.pagination import IdCursorPagination, NewestFirstCursorPagination
 from registry.errors import DomainError
 from tracking import selectors, services
@@ -95,8 +96,8 @@ class BlockViewSet(RegistryReadOnlyViewSet):
 
 class MovementFilter(django_filters.FilterSet):
     mechanism = django_filters.CharFilter(field_name="mechanism__code")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
 
 class TransferFilter(MovementFilter):
