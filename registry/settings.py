@@ -124,7 +124,10 @@ CELERY_BEAT_SCHEDULE = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        # redis-py spells the embedded Redis's unix socket unix://, kombu (Celery) redis+socket://.
+        "LOCATION": env.str(
+            "CACHE_URL", default=REDIS_URL.replace("redis+socket://", "unix://", 1)
+        ),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="registry"),
     }
 }

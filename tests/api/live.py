@@ -96,14 +96,21 @@ def _free_port() -> int:
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
-    """The ``DATABASE_URL`` of a Django database (a socket directory as host is %-encoded)."""
+    """The ``DATABASE_URL`` of a Django database, as django-environ reads it back.
+
+    A unix socket directory as host (the embedded PostgreSQL) goes into the path, which
+    django-environ splits into HOST and NAME: ``postgres://user@:port//socket/dir/name``.
+    """
     user = quote(settings_dict.get("USER") or "", safe="")
     password = settings_dict.get("PASSWORD") or ""
     credentials = f"{user}:{quote(password, safe='')}" if password else user
-    host = quote(settings_dict.get("HOST") or "", safe="")
+    host = settings_dict.get("HOST") or ""
     port = settings_dict.get("PORT") or ""
+    name = quote(settings_dict["NAME"], safe="")
+    if host.startswith("/"):
+        return f"postgres://{credentials}@:{port}/{quote(host)}/{name}"
     location = f"{host}:{port}" if port else host
-    return f"postgres://{credentials}@{location}/{quote(settings_dict['NAME'], safe='')}"
+    return f"postgres://{credentials}@{location}/{name}"
 
 
 def _wait_until_serving(server: LiveServer) -> None:
