@@ -48,11 +48,12 @@ def prepare_database() -> str:
 
     configured = connection.settings_dict["NAME"]
     name = bench_database_name(configured)
+    # Created if missing, also when DATABASE_URL names a benchmark database that is not there yet.
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
     if name != configured:
-        with connection._nodb_cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if cursor.fetchone() is None:
-                cursor.execute(f'CREATE DATABASE "{name}"')
         connection.close()
         connection.settings_dict["NAME"] = name
         settings.DATABASES["default"]["NAME"] = name

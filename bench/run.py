@@ -1,11 +1,14 @@
-"""Benchmarks of the registry: bulk issuance, concurrent transfers, bytes per block.
+"""Benchmarks of the registry: bulk issuance, concurrent transfers, bytes per block, transfers
+through the REST API.
 
     .venv/bin/python bench/run.py [--issuances N] [--transfers N] [--workers N]
                                   [--issuance-processes 1,2] [--holder-blocks N]
-                                  [--only issuance,transfers,storage,holding]
+                                  [--rest-seconds S] [--rest-clients N] [--server-workers N]
+                                  [--only issuance,transfers,storage,holding,rest]
 
 Every figure of the project is printed beside a raw-SQL baseline doing the same work, measured in
-the same run on the same database, and their ratio. Nothing is asserted on time.
+the same run on the same database, and their ratio; the REST API's transfers are printed beside
+pgbench's TPC-B-like transactions on the same server. Nothing is asserted on time.
 
 Database: with ``DATABASE_URL`` set, its database is used if its name contains "bench",
 otherwise a sibling ``<name>_bench`` on the same server; without it, the embedded PostgreSQL is
@@ -40,13 +43,22 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench import common, fixtures, issuance_bench, storage_bench, transfer_bench  # noqa: E402
+from bench import (  # noqa: E402
+    common,
+    fixtures,
+    issuance_bench,
+    rest_transfers,
+    storage_bench,
+    transfer_bench,
+)
 from bench.common import Measurement, ms  # noqa: E402
 
 CHINA_PROJECTS = 700_000  # about 689,000 projects issued GEC in one month of 2025 (DOMAIN.md 7)
 TARGET_RATIO = 0.25
 TARGET_MONTH_MINUTES = 15.0
 TARGET_BYTES_PER_BLOCK = 1024
+TARGET_REST_RATE = 400.0
+TARGET_REST_PGBENCH_RATIO = 0.12
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -98,9 +110,61 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="blocks held by the source account of the large-holding probe; default 20000",
     )
     parser.add_argument(
+        "--rest-seconds",
+        type=int,
+        default=30,
+        help="seconds of REST transfers in all, shared by the rounds; pgbench runs as long; "
+        "default 30",
+    )
+    parser.add_argument(
+        "--rest-clients",
+        type=int,
+        default=8,
+        help="concurrent REST clients (threads, one keep-alive connection each) and pgbench "
+        "clients; default 8",
+    )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=(os.cpu_count() or 1) + 1,
+        help="gunicorn worker processes; default cores + 1 (on 2 cores, 3 sync workers used "
+        "less CPU per transfer than 5 or gthread: docs/performance.md)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=["sync", "gthread"],
+        default="sync",
+        help="gunicorn worker class; default sync",
+    )
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=2,
+        help="threads per gunicorn worker with --worker-class gthread; default 2",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=600,
+        help="CONN_MAX_AGE of the server (0: a new database connection per request); default 600",
+    )
+    parser.add_argument(
+        "--pgbench-scale",
+        type=int,
+        default=8,
+        help="pgbench scale factor (branches), at least the client count; default 8",
+    )
+    parser.add_argument(
+        "--replays",
+        type=int,
+        default=300,
+        help="requests replayed under one used Idempotency-Key, and fresh transfers of one "
+        "client alone, for their latencies; default 300",
+    )
+    parser.add_argument(
         "--only",
-        default="issuance,transfers,storage,holding",
-        help="which benchmarks to run (issuance, transfers, storage, holding); default all",
+        default="issuance,transfers,storage,holding,rest",
+        help="which benchmarks to run (issuance, transfers, storage, holding, rest); default all",
     )
     return parser.parse_args(argv)
 
@@ -367,6 +431,143 @@ def large_holding_probe(arguments: argparse.Namespace, personas: fixtures.Person
         )
 
 
+def rest_benchmark(arguments: argparse.Namespace, personas: fixtures.Personas, database: str):
+    """Benchmark 4: POST /api/v1/transfers/ through gunicorn, ``--rest-clients`` clients at
+    once; pgbench's TPC-B-like script and the REST clients take turns in ``--rounds`` rounds.
+    Then, one client alone: fresh transfers, replays of a used Idempotency-Key, and where a
+    request's time goes (the service alone, the Django stack in process)."""
+    clients_count = arguments.rest_clients
+    rounds = arguments.rounds
+    seconds = max(1, round(arguments.rest_seconds / rounds))
+    options = rest_transfers.ServerOptions(
+        workers=arguments.server_workers,
+        worker_class=arguments.worker_class,
+        threads=arguments.server_threads,
+        conn_max_age=arguments.conn_max_age,
+    )
+    say(
+        f"\n4. REST transfers: POST {rest_transfers.TRANSFERS_PATH} of "
+        f"{rest_transfers.QUANTITY} GEC by quantity (each splitting a block), a fresh "
+        f"Idempotency-Key each; {clients_count} clients (threads, keep-alive http.client); "
+        f"{options.describe()}; {rounds} rounds of {seconds} s, taking turns with pgbench "
+        f"-c {clients_count} -j 2 -T {seconds} (TPC-B-like, scale {arguments.pgbench_scale})"
+    )
+    began = time.monotonic()
+    clients = rest_transfers.create_clients(personas, clients_count)
+    common.analyze()
+    pgbench = rest_transfers.PgBench(arguments.pgbench_scale)
+    if pgbench.available:
+        pgbench.initialise()
+    else:
+        say("  pgbench is not installed: the REST figures are printed without their baseline")
+    say(
+        f"  [set-up of {clients_count} holders, tokens and blocks and of pgbench took "
+        f"{time.monotonic() - began:.0f} s, not measured]"
+    )
+    try:
+        results = rest_transfers.measure(
+            options,
+            clients,
+            pgbench,
+            rounds=rounds,
+            seconds=seconds,
+            sequential=arguments.replays,
+            cache_prefix=f"{database}-rest",
+        )
+    finally:
+        pgbench.clean_up()
+    measured = results.rest.measurement
+    say(
+        f"  REST           {measured.rate:9.1f} transfers/s   ({measured.operations} in "
+        f"{measured.seconds:.1f} s)   median {ms(measured.median)}   p99 "
+        f"{ms(measured.percentile(0.99))}   non-2xx: {results.errors}"
+    )
+    for sample in (results.warm_up.error_samples + results.rest.error_samples)[:5]:
+        say(f"                 {sample}")
+    say(
+        f"  target         >= {TARGET_REST_RATE:.0f} transfers/s: "
+        f"{verdict(measured.rate >= TARGET_REST_RATE and results.errors == 0)}"
+    )
+    if results.pgbench_rounds:
+        baseline = Measurement.combine(results.pgbench_rounds)
+        ratio = measured.rate / baseline.rate if baseline.rate else 0.0
+        say(
+            f"  pgbench        {baseline.rate:9.1f} TPS           ({baseline.operations} in "
+            f"{baseline.seconds:.1f} s)   median {ms(baseline.median)}   p99 "
+            f"{ms(baseline.percentile(0.99))}"
+        )
+        say(
+            f"  ratio          {ratio:9.3f}   (REST transfers/s / pgbench TPS; target >= "
+            f"{TARGET_REST_PGBENCH_RATIO}: {verdict(ratio >= TARGET_REST_PGBENCH_RATIO)})"
+        )
+        say(
+            "  per round      REST "
+            + " / ".join(f"{part.measurement.rate:.0f}" for part in results.rest_rounds)
+            + " transfers/s; pgbench "
+            + " / ".join(f"{part.rate:.0f}" for part in results.pgbench_rounds)
+            + " TPS"
+        )
+    if measured.operations:
+        per_transfer = 1000 / measured.operations
+        backend_text = (
+            f"{results.backend_cpu * per_transfer:.2f} ms"
+            if options.conn_max_age
+            else "n/a (a new connection per request)"
+        )
+        server_cpu = (results.worker_cpu + results.backend_cpu) * per_transfer
+        cores = os.cpu_count() or 1
+        say(
+            f"  CPU per transfer: gunicorn workers {results.worker_cpu * per_transfer:.2f} ms, "
+            f"PostgreSQL backends {backend_text}, clients "
+            f"{results.client_cpu * per_transfer:.2f} ms (server alone on {cores} cores: "
+            f"{1000 * cores / (server_cpu or 1):.0f} transfers/s)"
+        )
+        say(f"  machine during the REST rounds: {results.machine.describe()}")
+    written, after = results.written, results.written_after_replays
+    alone, replayed = results.alone, results.replayed
+    say(
+        f"  same work      {written.transfers} transfers, {written.transfer_events} ledger "
+        f"events, {written.stored_responses} stored responses for "
+        f"{measured.operations + results.warm_up.measurement.operations} answers 201; "
+        f"replays added {after.transfers - written.transfers - alone.measurement.operations} "
+        f"transfers: {'OK' if results.same_work else 'MISMATCH'}"
+    )
+    say(
+        f"  one client alone, fresh keys: median {ms(alone.measurement.median)}   p99 "
+        f"{ms(alone.measurement.percentile(0.99))}   ({alone.measurement.operations} "
+        f"transfers, {len(alone.unexpected)} not 201)"
+    )
+    say(
+        f"  idempotent replay (same key, same request): median "
+        f"{ms(replayed.measurement.median)}   p99 {ms(replayed.measurement.percentile(0.99))}   "
+        f"({replayed.measurement.operations} replays, {len(replayed.unexpected)} not the "
+        f"stored 201)"
+    )
+    for sample in (alone.unexpected + replayed.unexpected)[:5]:
+        say(f"                 {sample}")
+    service = rest_transfers.service_alone(clients[-1], arguments.replays)
+    stack = rest_transfers.django_stack(clients[-1], arguments.replays)
+    statements, replay_statements = rest_transfers.statements_per_request(clients[-1])
+    say("  where the time goes, one client alone (per transfer):")
+    for label, probe in (
+        ("the service call in process", service),
+        ("the whole Django stack in process", stack),
+        ("HTTP through gunicorn", alone),
+        ("a replay through gunicorn", replayed),
+    ):
+        database_cpu = "n/a" if probe.database_cpu is None else f"{probe.database_cpu:.2f} ms"
+        say(
+            f"    {label:34s} median {ms(probe.measurement.median):>9s}   CPU: Python "
+            f"{probe.python_cpu:.2f} ms, PostgreSQL {database_cpu}"
+        )
+    core = transfer_bench.statements_per_transfer(clients[-1].lane, personas.gec_id, 1)
+    say(
+        f"  SQL statements per REST transfer (BEGIN and COMMIT not counted): {statements}, of "
+        f"which {core} are the transfer's own (as in benchmark 2); per replay: "
+        f"{replay_statements}"
+    )
+
+
 def check_same_work() -> None:
     """Say whether the raw baseline's ledger payloads still have the services' shape."""
     drift = common.payload_shape_drift()
@@ -392,8 +593,10 @@ def main(argv: list[str] | None = None) -> None:
     check_same_work()
     if "storage" in chosen:
         storage_benchmark()
-    if "holding" in chosen:  # last: its set-up writes blocks without ledger events
+    if "holding" in chosen:  # its set-up writes blocks without ledger events
         large_holding_probe(arguments, personas)
+    if "rest" in chosen:  # after storage: its many small transfers would change the mix
+        rest_benchmark(arguments, personas, database)
     say(f"\nload average at the end (1, 5, 15 min): {load_average()}")
 
 

@@ -118,6 +118,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "registry.tasks.ledger_seal_task", "schedule": 60.0},
     "units-expire": {"task": "tracking.tasks.units_expire_task", "schedule": 3600.0},
     "idempotency-purge": {"task": "registry.tasks.idempotency_purge_task", "schedule": 3600.0},
+    "token-purge": {"task": "registry.tasks.token_purge_task", "schedule": 3600.0},
 }
 
 # Redis shared by every web process: the API's rate limits count across gunicorn workers.

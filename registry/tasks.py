@@ -18,3 +18,11 @@ def idempotency_purge_task() -> int:
     from registry.api.idempotency import purge
 
     return purge()
+
+
+@shared_task(acks_late=True)
+def token_purge_task() -> int:
+    """Delete expired API tokens (they can no longer authenticate); returns how many."""
+    from registry.api.authentication import purge_expired_tokens
+
+    return purge_expired_tokens()
