@@ -22,8 +22,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
 from accounts.selectors import account_resolve
+from issuance import rules
 from registry import serials as serial_numbers
-from registry.errors import Conflict, DomainError, DoubleClaim
+from registry.errors import Conflict, DomainError, DoubleClaim, RuleViolation
 from registry.ledger import record_event, record_refusal
 from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
 from registry.models import (
@@ -264,7 +265,7 @@ def unit_claim_issue(
             conversion_factor=conversion_factor,
             conversion_source=conversion_source,
         )
-    except DoubleClaim as refusal:
+    except (DoubleClaim, RuleViolation) as refusal:
         record_refusal(
             actor=actor, operation="unit_claim_issue", error=refusal, attempted=attempted
         )
@@ -296,6 +297,7 @@ def _issue(
             code="project_not_approved",
             field="production_record",
         )
+    rules.check_issuance(mechanism=mechanism, project=project, record=record)
     if account.status != HoldingAccount.Status.ACTIVE:
         raise Conflict(
             _("Account %(account)s is %(status)s.")

@@ -110,3 +110,14 @@ class DoubleClaim(Conflict):
                 },
             },
         )
+
+
+class RuleViolation(Conflict):
+    """A rule of the cross-mechanism catalogue refuses the operation. ``details`` holds the rule
+    id and the facts that triggered it."""
+
+    code = "rule_violation"
+
+    @classmethod
+    def of(cls, rule_id: str, message: Any, *, field: str | None = None, **facts: Any):
+        return cls(message, field=field, details={"rule": rule_id, "facts": facts})

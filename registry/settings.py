@@ -219,6 +219,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = PRODUCTION
 REGISTRY_CAPACITY_MARGIN = env.float("REGISTRY_CAPACITY_MARGIN", default=1.10)
 # A production record may not end later than this many hours after "now" (clock skew allowance).
 REGISTRY_FUTURE_TOLERANCE_HOURS = env.int("REGISTRY_FUTURE_TOLERANCE_HOURS", default=0)
+# Configurable rules of the catalogue (issuance/rules.py) switched off, e.g. "R13,R14".
+REGISTRY_DISABLED_RULES = env.list("REGISTRY_DISABLED_RULES", default=[])
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
 

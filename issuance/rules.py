@@ -1,0 +1,191 @@
+"""The cross-mechanism rule catalogue (DOMAIN.md section 3): what the registry refuses or flags
+because it would count one physical output twice.
+
+Each rule has a stable id, the mechanisms it applies to (empty: all), its effect (reject or
+flag), a bilingual description, its source, whether it may be switched off, and where it is
+enforced. Checks are plain functions over the operation and the registry's state; the services
+call them inside the operation's transaction, and a refusal raises ``RuleViolation`` (code
+``rule_violation``, the rule id and the facts), which the service records in the ledger as a
+refused attempt. Rules enforced by database constraints or elsewhere in the services say so in
+``enforced_by``; rules not enforced yet say that too, so the catalogue never claims more than the
+code does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from registry.errors import RuleViolation
+
+REJECT = "reject"
+FLAG = "flag"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the catalogue."""
+
+    id: str
+    description: Any
+    effect: str
+    source: str
+    mechanisms: tuple[str, ...] = ()
+    configurable: bool = False
+    enforced_by: str = ""
+    issuance_check: Callable[..., None] | None = field(default=None, compare=False)
+
+    @property
+    def enabled(self) -> bool:
+        if not self.configurable:
+            return True
+        return self.id not in settings.REGISTRY_DISABLED_RULES
+
+    def applies_to(self, mechanism_code: str) -> bool:
+        return not self.mechanisms or mechanism_code in self.mechanisms
+
+
+def _r3_ccer_inside_ets_boundary(*, mechanism, project, **_context) -> None:
+    if project.inside_ets_boundary:
+        raise RuleViolation.of(
+            "R3",
+            _(
+                "%(mechanism)s cannot be issued for project %(project)s: it lies inside the "
+                "emission boundary of an entity covered by an emissions trading system (R3)."
+            )
+            % {"mechanism": mechanism.code, "project": project.code},
+            field="production_record",
+            project=project.code,
+            inside_ets_boundary=True,
+        )
+
+
+CATALOGUE: tuple[Rule, ...] = (
+    Rule(
+        "R1",
+        _("One underlying unit, one instrument, across all mechanisms."),
+        REJECT,
+        "DOMAIN.md 3; DESIGN.md I3",
+        enforced_by="database: exclusion constraint one_live_claim_per_unit (I3), derived units",
+    ),
+    Rule(
+        "R2",
+        _("Metering periods of a stream never overlap; issued never exceeds produced."),
+        REJECT,
+        "DOMAIN.md 3; DESIGN.md I1, I2, I6",
+        enforced_by="database: period and serial exclusion constraints, claim_inside_production",
+    ),
+    Rule(
+        "R3",
+        _("No CCER for a project inside an ETS-covered entity's emission boundary."),
+        REJECT,
+        "CCER rules (MEE 2023)",
+        mechanisms=("CCER",),
+        enforced_by="issuance.rules (unit_claim_issue)",
+        issuance_check=_r3_ccer_inside_ets_boundary,
+    ),
+    Rule(
+        "R4",
+        _("No CCER and energy-use rights on the same saved energy."),
+        REJECT,
+        "DOMAIN.md 3",
+        mechanisms=("CCER", "EUR"),
+        enforced_by="R1 when both claim the same saved tce; project-level check not enforced yet",
+    ),
+    Rule(
+        "R5",
+        _("An ETS-covered entity should not also trade energy-use rights."),
+        FLAG,
+        "DOMAIN.md 3 (policy)",
+        configurable=True,
+        enforced_by="not enforced yet",
+    ),
+    Rule(
+        "R6",
+        _("I-REC and TIGR not for subsidised projects; no I-REC for China after 2024-12-31."),
+        REJECT,
+        "I-REC Standard; TIGR",
+        mechanisms=("IREC", "TIGR"),
+        enforced_by="not enforced yet",
+    ),
+    Rule(
+        "R7",
+        _("GEC-CCER link: CCER registration freezes untraded GECs; CCER issuance cancels them."),
+        REJECT,
+        "NDRC/NEA 2025 GEC rules",
+        mechanisms=("GEC", "CCER"),
+        enforced_by="not enforced yet",
+    ),
+    Rule(
+        "R8",
+        _("No local credits for projects in CCER, another scheme, green power trading or GEC."),
+        REJECT,
+        "local carbon inclusion rules",
+        mechanisms=("PHCER",),
+        enforced_by="not enforced yet",
+    ),
+    Rule(
+        "R9",
+        _("Only held, active units move; a GEC may be traded once."),
+        REJECT,
+        "DOMAIN.md 3",
+        enforced_by="tracking.services (block selection, max_transfers)",
+    ),
+    Rule(
+        "R10",
+        _(
+            "ETS compliance: CCER at most 5 percent of the obligation, "
+            "eligible projects and vintages."
+        ),
+        REJECT,
+        "national ETS rules",
+        mechanisms=("CEA", "CCER"),
+        configurable=True,
+        enforced_by="not enforced yet",
+    ),
+    Rule(
+        "R11",
+        _("Event neutrality: credits cancelled within a year after the event."),
+        FLAG,
+        "large-event neutrality guidance",
+        configurable=True,
+        enforced_by="not enforced yet",
+    ),
+    Rule(
+        "R12",
+        _("Retirement is final: one beneficiary, never moves again."),
+        REJECT,
+        "DOMAIN.md 3; DESIGN.md I5",
+        enforced_by="database: final_blocks_never_change trigger, immutable retirements",
+    ),
+    Rule(
+        "R13",
+        _("Issuance needs a valid declaration of no double counting where required."),
+        REJECT,
+        "DOMAIN.md 3 (policy)",
+        configurable=True,
+        enforced_by="issuance.services (declaration coverage)",
+    ),
+    Rule(
+        "R14",
+        _("Cross-border transfers need a corresponding adjustment."),
+        FLAG,
+        "Paris Agreement Article 6",
+        configurable=True,
+        enforced_by="not enforced yet",
+    ),
+)
+
+RULES = {rule.id: rule for rule in CATALOGUE}
+
+
+def check_issuance(*, mechanism, project, record) -> None:
+    """Run every enabled issuance rule for the mechanism; the first refusal raises."""
+    for rule in CATALOGUE:
+        if rule.issuance_check is None or not rule.enabled or not rule.applies_to(mechanism.code):
+            continue
+        rule.issuance_check(mechanism=mechanism, project=project, record=record)
