@@ -93,9 +93,8 @@ class OrganisationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.
     )
     def create(self, request):
         self.require("organisation.create")
-        payload = api.OrganisationCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        organisation = services.organisation_create(actor=request.user, **payload.validated_data)
+        payload = self.validated(api.OrganisationCreateSerializer)
+        organisation = services.organisation_create(actor=request.user, **payload)
         return Response(
             api.OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED
         )
@@ -153,29 +152,27 @@ class HoldingAccountViewSet(
         request=api.HoldingAccountOpenSerializer, responses={201: api.HoldingAccountSerializer}
     )
     def create(self, request):
-        payload = api.HoldingAccountOpenSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        organisation = payload.validated_data.get("organisation") or request.user.organisation
+        payload = self.validated(api.HoldingAccountOpenSerializer)
+        organisation = payload.get("organisation") or request.user.organisation
         # The matrix first: a caller who may open no account (an outsider, who has no
         # organisation) is refused, not told to name one. Only an administrator passes with None.
         self.require("account.open", organisation)
         if organisation is None:
             raise DomainError("An organisation is required.", field="organisation")
         account = services.holding_account_open(
-            actor=request.user, organisation=organisation, name=payload.validated_data["name"]
+            actor=request.user, organisation=organisation, name=payload["name"]
         )
         return Response(self.get_serializer(account).data, status=status.HTTP_201_CREATED)
 
     def _set_status(self, request, new_status: str, permission: str) -> Response:
         account = self.get_object()
         self.require(permission, account)
-        payload = RequiredReasonSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = self.validated(RequiredReasonSerializer)
         account = services.holding_account_set_status(
             actor=request.user,
             account=account,
             status=new_status,
-            reason=payload.validated_data["reason"],
+            reason=payload["reason"],
         )
         return Response(self.get_serializer(account).data)
 

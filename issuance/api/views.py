@@ -41,9 +41,7 @@ class IssuanceViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
 
     @extend_schema(request=api.IssuanceCreateSerializer, responses={201: api.IssuanceSerializer})
     def create(self, request):
-        payload = api.IssuanceCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        fields = payload.validated_data
+        fields = self.validated(api.IssuanceCreateSerializer)
         mechanism = mechanism_resolve(fields["mechanism"])
         self.require("issuance.create", mechanism)
         claim = services.unit_claim_issue(
@@ -66,7 +64,6 @@ class IssuanceViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
     def revoke(self, request, pk=None):
         claim = self.get_object()
         self.require("issuance.revoke", claim)
-        payload = RequiredReasonSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        claim_revoke(actor=request.user, claim=claim, reason=payload.validated_data["reason"])
+        payload = self.validated(RequiredReasonSerializer)
+        claim_revoke(actor=request.user, claim=claim, reason=payload["reason"])
         return Response(api.IssuanceSerializer(self.base_queryset().get(pk=claim.pk)).data)

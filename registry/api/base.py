@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from django.http import Http404
 from rest_framework import viewsets
-from rest_framework.permissions import BasePermission
 
 from registry import access
 from registry.api import idempotency
 from registry.api.problems import ApiProblem
-from registry.models import IdempotencyRecord
 
 
 class IdempotentMixin:
@@ -35,7 +33,7 @@ class IdempotentMixin:
         except Exception:
             claimed, self._idempotency = self._idempotency, None
             if claimed is not None:  # a server error: let a retry act
-                IdempotencyRecord.objects.filter(pk=claimed.record_id).delete()
+                idempotency.forget(claimed)
             raise
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -64,6 +62,12 @@ class RegistryViewSetMixin(IdempotentMixin):
     def get_queryset(self):
         return access.visible(self.request.user, self.resource, self.base_queryset())
 
+    def validated(self, serializer_class, data=None) -> dict:
+        """The request body (or ``data``) checked by an input serializer; 400 otherwise."""
+        payload = serializer_class(data=self.request.data if data is None else data)
+        payload.is_valid(raise_exception=True)
+        return dict(payload.validated_data)
+
     def require(self, action: str, target=None) -> None:
         """Refuse with 403 ``permission_denied`` unless the matrix allows ``action``."""
         if not access.allowed(action, self.request.user, target):
@@ -80,8 +84,3 @@ class RegistryReadOnlyViewSet(RegistryViewSetMixin, viewsets.ReadOnlyModelViewSe
 
 class RegistryGenericViewSet(RegistryViewSetMixin, viewsets.GenericViewSet):
     pass
-
-
-class ReadOnly(BasePermission):
-    def has_permission(self, request, view):
-        return request.method in ("GET", "HEAD", "OPTIONS")

@@ -120,10 +120,15 @@ def begin(request) -> Claimed | None:
     raise Replay(record)
 
 
+def forget(claimed: Claimed) -> None:
+    """Release a claimed key without a stored response (a server error), so a retry can act."""
+    IdempotencyRecord.objects.filter(pk=claimed.record_id).delete()
+
+
 def finish(claimed: Claimed, response: Response) -> None:
     """Store the first response; forget the key after a server error so a retry can act."""
     if response.status_code >= 500:
-        IdempotencyRecord.objects.filter(pk=claimed.record_id).delete()
+        forget(claimed)
         return
     body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
     IdempotencyRecord.objects.filter(pk=claimed.record_id).update(

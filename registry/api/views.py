@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from registry import serials as serial_numbers
 from registry import services
 from registry.api import serializers as api
 from registry.api.base import RegistryGenericViewSet, RegistryReadOnlyViewSet
-from registry.api.filters import UtcIsoDateTimeFilter
+from registry.api.filters import UtcIsoDateTimeFilter, serial_range_overlap
 from registry.api.pagination import NewestFirstCursorPagination
 from registry.api.problems import problem_exception_handler
 from registry.errors import DomainError
@@ -60,9 +58,7 @@ class ProjectViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retri
     @extend_schema(request=api.ProjectRegisterSerializer, responses={201: api.ProjectSerializer})
     def create(self, request):
         self.require("project.register")
-        payload = api.ProjectRegisterSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        fields = dict(payload.validated_data)
+        fields = self.validated(api.ProjectRegisterSerializer)
         owner = fields.pop("owner", None) or request.user.organisation
         if owner is None:
             raise DomainError("An owner organisation is required.", field="owner")
@@ -75,13 +71,12 @@ class ProjectViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retri
     def _set_status(self, request, new_status: str) -> Response:
         project = self.get_object()
         self.require("project.set_status", project)
-        payload = api.ReasonSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = self.validated(api.ReasonSerializer)
         services.project_set_status(
             actor=request.user,
             project=project,
             status=new_status,
-            reason=payload.validated_data["reason"],
+            reason=payload["reason"],
         )
         return Response(api.ProjectSerializer(self.base_queryset().get(pk=project.pk)).data)
 
@@ -137,9 +132,7 @@ class ProductionRecordViewSet(
     filterset_class = ProductionRecordFilter
 
     def _create_one(self, request, row) -> ProductionRecord:
-        payload = api.ProductionRecordCreateSerializer(data=row)
-        payload.is_valid(raise_exception=True)
-        fields = payload.validated_data
+        fields = self.validated(api.ProductionRecordCreateSerializer, row)
         self.require("production_record.create", fields["project"])
         return services.production_record_create(actor=request.user, **fields)
 
@@ -166,10 +159,9 @@ class ProductionRecordViewSet(
     @action(detail=False, methods=["post"])
     def bulk(self, request):
         self.require("production_record.submit")
-        payload = api.ProductionRecordBulkSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = self.validated(api.ProductionRecordBulkSerializer)
         results = []
-        for index, row in enumerate(payload.validated_data["records"]):
+        for index, row in enumerate(payload["records"]):
             try:
                 record = self._create_one(request, row)
             except Exception as error:  # answered per row exactly as a single request would be
@@ -210,9 +202,7 @@ class DeclarationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.R
         request=api.DeclarationSignSerializer, responses={201: api.DeclarationSerializer}
     )
     def create(self, request):
-        payload = api.DeclarationSignSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        fields = dict(payload.validated_data)
+        fields = self.validated(api.DeclarationSignSerializer)
         self.require("declaration.sign", fields["project"])
         declaration = services.declaration_sign(actor=request.user, **fields)
         return Response(
@@ -225,10 +215,9 @@ class DeclarationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.R
     def revoke(self, request, pk=None):
         declaration = self.get_object()
         self.require("declaration.revoke", declaration.project)
-        payload = api.RequiredReasonSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = self.validated(api.RequiredReasonSerializer)
         services.declaration_revoke(
-            actor=request.user, declaration=declaration, reason=payload.validated_data["reason"]
+            actor=request.user, declaration=declaration, reason=payload["reason"]
         )
         return Response(api.DeclarationSerializer(self.base_queryset().get(pk=pk)).data)
 
@@ -245,18 +234,8 @@ class LedgerEventFilter(django_filters.FilterSet):
 
     def filter_serial(self, queryset, name, value):
         """Events about the claims and blocks that hold the serial (or any unit of a range)."""
-        try:
-            parsed = serial_numbers.parse_range(value)
-        except serial_numbers.SerialError as error:
-            raise DomainError(error.message, code=error.code, field="serial") from None
         claims = list(
-            UnitClaim.objects.filter(
-                stream__project__code=parsed.project_code,
-                stream__unit_kind=parsed.unit_kind,
-                serials__overlap=NumericRange(
-                    parsed.serial_range.lower, parsed.serial_range.upper, "[)"
-                ),
-            ).values_list("pk", flat=True)
+            UnitClaim.objects.filter(serial_range_overlap(value)).values_list("pk", flat=True)
         )
         subjects = [f"claim:{claim_id}" for claim_id in claims]
         if not subjects:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -54,9 +55,9 @@ class MovementSerializer(serializers.Serializer):
     serial_range = serializers.CharField(max_length=80, required=False, allow_null=True)
 
     def validate(self, attrs):
-        has_quantity = attrs.get("quantity") is not None
-        has_range = bool(attrs.get("serial_range"))
-        if has_quantity == has_range:
+        attrs["quantity"] = attrs.get("quantity")
+        attrs["serial_range"] = attrs.get("serial_range") or None  # "" means no range
+        if (attrs["quantity"] is None) == (attrs["serial_range"] is None):
             raise serializers.ValidationError(
                 {"quantity": ["Give either quantity or serial_range, not both."]},
                 code="quantity_or_range",
@@ -103,6 +104,13 @@ class RetirementCreateSerializer(MovementSerializer):
     reporting_year = serializers.IntegerField(min_value=2000, max_value=2100)
 
 
+# A retirement's blocks in serial order, with what their range strings need.
+RETIRED_BLOCKS = Prefetch(
+    "blocks",
+    queryset=Block.objects.select_related("stream__project").order_by("stream_id", "serials"),
+)
+
+
 class RetirementSerializer(serializers.ModelSerializer):
     """The permanent public record of a retirement."""
 
@@ -131,11 +139,15 @@ class RetirementSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_serial_ranges(self, retirement: Retirement) -> list[str]:
+        # Lists prefetch the blocks (RETIRED_BLOCKS); a single retirement reads them here.
         return [
-            BlockSerializer().get_serial_range(block)
-            for block in retirement.blocks.select_related("stream__project").order_by(
-                "stream_id", "serials"
+            range_text(
+                project=block.stream.project,
+                unit_kind=block.stream.unit_kind,
+                vintage=block.vintage,
+                serials=block.serials,
             )
+            for block in retirement.blocks.all()
         ]
 
 

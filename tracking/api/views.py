@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import django_filters
-from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, status
@@ -15,12 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import account_resolve
-from registry import serials as serial_numbers
 from registry.api import idempotency
 from registry.api.base import RegistryGenericViewSet, RegistryReadOnlyViewSet
-from registry.api.filters import UtcIsoDateTimeFilter
+from registry.api.filters import UtcIsoDateTimeFilter, serial_range_overlap
 from registry.api.pagination import IdCursorPagination, NewestFirstCursorPagination
-from registry.errors import DomainError
 from tracking import selectors, services
 from tracking.api import serializers as api
 from tracking.models import Block, Cancellation, Retirement, Transfer
@@ -48,17 +45,7 @@ class BlockFilter(django_filters.FilterSet):
         ]
 
     def filter_serial(self, queryset, name, value):
-        try:
-            parsed = serial_numbers.parse_range(value)
-        except serial_numbers.SerialError as error:
-            raise DomainError(error.message, code=error.code, field="serial") from None
-        return queryset.filter(
-            stream__project__code=parsed.project_code,
-            stream__unit_kind=parsed.unit_kind,
-            serials__overlap=NumericRange(
-                parsed.serial_range.lower, parsed.serial_range.upper, "[)"
-            ),
-        )
+        return queryset.filter(serial_range_overlap(value))
 
 
 class BlockViewSet(RegistryReadOnlyViewSet):
@@ -73,13 +60,12 @@ class BlockViewSet(RegistryReadOnlyViewSet):
     def _set_status(self, request, new_status: str) -> Response:
         block = self.get_object()
         self.require("block.set_status", block)
-        payload = api.BlockStatusSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = self.validated(api.BlockStatusSerializer)
         services.block_set_status(
             actor=request.user,
             block=block,
             status=new_status,
-            reason=payload.validated_data["reason"],
+            reason=payload["reason"],
         )
         return Response(api.BlockSerializer(self.get_queryset().get(pk=block.pk)).data)
 
@@ -140,9 +126,7 @@ class TransferViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
 
     @extend_schema(request=api.TransferCreateSerializer, responses={201: api.TransferSerializer})
     def create(self, request):
-        payload = api.TransferCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        fields = payload.validated_data
+        fields = self.validated(api.TransferCreateSerializer)
         source = account_resolve(fields["source_account"], field="source_account")
         self.require("holding.operate", source)
         transfer = services.block_transfer(
@@ -150,8 +134,8 @@ class TransferViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
             source_account=source,
             target_account=fields["target_account"],
             mechanism=fields["mechanism"],
-            quantity=fields.get("quantity"),
-            serial_range=fields.get("serial_range") or None,
+            quantity=fields["quantity"],
+            serial_range=fields["serial_range"],
             idempotency_key=_transfer_key(request),
         )
         return Response(api.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
@@ -179,7 +163,9 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
     """Retirements. One retirement by id is public: its permanent record needs no login."""
 
     resource = "retirement"
-    queryset = Retirement.objects.select_related("mechanism", "account")
+    queryset = Retirement.objects.select_related("mechanism", "account").prefetch_related(
+        api.RETIRED_BLOCKS
+    )
     serializer_class = api.RetirementSerializer
     pagination_class = NewestFirstCursorPagination
     filterset_class = RetirementFilter
@@ -213,20 +199,14 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
         request=api.RetirementCreateSerializer, responses={201: api.RetirementSerializer}
     )
     def create(self, request):
-        payload = api.RetirementCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        fields = dict(payload.validated_data)
+        fields = self.validated(api.RetirementCreateSerializer)
         account = account_resolve(fields.pop("account"), field="account")
         self.require("holding.operate", account)
-        retirement = services.block_retire(
-            actor=request.user,
-            account=account,
-            mechanism=fields.pop("mechanism"),
-            quantity=fields.pop("quantity", None),
-            serial_range=fields.pop("serial_range", None) or None,
-            **fields,
+        retirement = services.block_retire(actor=request.user, account=account, **fields)
+        return Response(
+            api.RetirementSerializer(self.base_queryset().get(pk=retirement.pk)).data,
+            status=status.HTTP_201_CREATED,
         )
-        return Response(api.RetirementSerializer(retirement).data, status=status.HTTP_201_CREATED)
 
 
 class CancellationFilter(AccountMovementFilter):
@@ -249,9 +229,7 @@ class CancellationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.
         request=api.CancellationCreateSerializer, responses={201: api.CancellationSerializer}
     )
     def create(self, request):
-        payload = api.CancellationCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        fields = payload.validated_data
+        fields = self.validated(api.CancellationCreateSerializer)
         account = account_resolve(fields["account"], field="account")
         self.require("holding.operate", account)
         cancellation = services.block_cancel(
@@ -259,8 +237,8 @@ class CancellationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.
             account=account,
             mechanism=fields["mechanism"],
             reason=fields["reason"],
-            quantity=fields.get("quantity"),
-            serial_range=fields.get("serial_range") or None,
+            quantity=fields["quantity"],
+            serial_range=fields["serial_range"],
         )
         return Response(
             api.CancellationSerializer(cancellation).data, status=status.HTTP_201_CREATED
