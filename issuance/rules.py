@@ -21,6 +21,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from registry.errors import RuleViolation
+from registry.ledger import record_event
+from registry.models import LedgerEvent
 
 REJECT = "reject"
 FLAG = "flag"
@@ -38,6 +40,8 @@ class Rule:
     configurable: bool = False
     enforced_by: str = ""
     issuance_check: Callable[..., None] | None = field(default=None, compare=False)
+    transfer_check: Callable[..., None] | None = field(default=None, compare=False)
+    retirement_check: Callable[..., None] | None = field(default=None, compare=False)
 
     @property
     def enabled(self) -> bool:
@@ -183,9 +187,61 @@ CATALOGUE: tuple[Rule, ...] = (
 RULES = {rule.id: rule for rule in CATALOGUE}
 
 
-def check_issuance(*, mechanism, project, record) -> None:
-    """Run every enabled issuance rule for the mechanism; the first refusal raises."""
+def _enabled_checks(hook: str, mechanism_code: str):
     for rule in CATALOGUE:
-        if rule.issuance_check is None or not rule.enabled or not rule.applies_to(mechanism.code):
-            continue
-        rule.issuance_check(mechanism=mechanism, project=project, record=record)
+        check = getattr(rule, hook)
+        if check is not None and rule.enabled and rule.applies_to(mechanism_code):
+            yield check
+
+
+def check_issuance(*, mechanism, project, record, **context: Any) -> None:
+    """Run every enabled issuance rule for the mechanism; the first refusal raises.
+
+    Called inside the issuance's transaction, before any unit is claimed. ``context`` carries
+    what the operation knows besides (actor, requested serials, account).
+    """
+    for check in _enabled_checks("issuance_check", mechanism.code):
+        check(mechanism=mechanism, project=project, record=record, **context)
+
+
+def check_transfer(*, actor, mechanism, source, target, pieces) -> None:
+    """Run every enabled transfer rule over the locked pieces about to move."""
+    for check in _enabled_checks("transfer_check", mechanism.code):
+        check(actor=actor, mechanism=mechanism, source=source, target=target, pieces=pieces)
+
+
+def check_retirement(*, actor, mechanism, account, pieces, retirement) -> None:
+    """Run every enabled retirement rule over the locked pieces and the retirement row (not yet
+    saved)."""
+    for check in _enabled_checks("retirement_check", mechanism.code):
+        check(
+            actor=actor, mechanism=mechanism, account=account, pieces=pieces, retirement=retirement
+        )
+
+
+def flag(rule_id: str, message: Any, *, actor, subjects: list[str], **facts: Any) -> LedgerEvent:
+    """Record, in the operation's transaction, that a flag-effect rule saw something auditors
+    must look at; the operation goes on."""
+    return record_event(
+        kind=LedgerEvent.Kind.RULE_FLAGGED,
+        actor=actor,
+        subjects=[f"rule:{rule_id}", *subjects],
+        payload={"rule": rule_id, "message": str(message), "facts": facts},
+    )
+
+
+def catalogue_listing() -> list[dict[str, Any]]:
+    """The catalogue as the API and the admin show it, with whether each rule is enabled."""
+    return [
+        {
+            "id": rule.id,
+            "description": str(rule.description),
+            "effect": rule.effect,
+            "mechanisms": list(rule.mechanisms),
+            "source": rule.source,
+            "configurable": rule.configurable,
+            "enabled": rule.enabled,
+            "enforced_by": rule.enforced_by,
+        }
+        for rule in CATALOGUE
+    ]

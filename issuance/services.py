@@ -297,7 +297,9 @@ def _issue(
             code="project_not_approved",
             field="production_record",
         )
-    rules.check_issuance(mechanism=mechanism, project=project, record=record)
+    rules.check_issuance(
+        mechanism=mechanism, project=project, record=record, actor=actor, account=account
+    )
     if account.status != HoldingAccount.Status.ACTIVE:
         raise Conflict(
             _("Account %(account)s is %(status)s.")

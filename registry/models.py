@@ -436,6 +436,17 @@ class LedgerEvent(models.Model):
         UNITS_EXPIRED = "units.expired", _("Units expired")
         BLOCK_STATUS = "block.status", _("Block status changed")
         ATTEMPT_REFUSED = "attempt.refused", _("Refused attempt")
+        RULE_FLAGGED = "rule.flagged", _("Rule flagged an operation")
+        PROJECT_MECHANISM_REGISTERED = (
+            "project.mechanism_registered",
+            _("Project registered for a mechanism"),
+        )
+        UNITS_FROZEN = "units.frozen", _("Units frozen by a rule")
+        ALLOWANCES_ALLOCATED = "allowances.allocated", _("Allowances allocated")
+        UNITS_SURRENDERED = "units.surrendered", _("Units surrendered for compliance")
+        ADJUSTMENT_STATUS = "adjustment.status", _("Corresponding adjustment status changed")
+        EXTERNAL_IMPORTED = "external.imported", _("Records imported from another registry")
+        EXTERNAL_MATCHED = "external.matched", _("Imported record linked to a project")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

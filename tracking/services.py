@@ -23,8 +23,9 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import HoldingAccount, User
 from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
-from registry.errors import Conflict, DomainError, NotFound
-from registry.ledger import record_event
+from issuance import rules
+from registry.errors import Conflict, DomainError, NotFound, RuleViolation
+from registry.ledger import record_event, record_refusal
 from registry.models import LedgerEvent, Mechanism, Stream, UnitClaim
 from registry.permissions import require_account_operator, require_administrator
 from registry.selectors import mechanism_resolve
@@ -171,10 +172,11 @@ def _refuse_insufficient(
             or 0
         )
         if available + traded >= quantity:
-            raise Conflict(
+            raise RuleViolation.of(
+                "R9",
                 _(
                     "%(mechanism)s may be transferred %(limit)s time(s); %(traded)s of the units "
-                    "in account %(account)s have reached that limit."
+                    "in account %(account)s have reached that limit (R9)."
                 )
                 % {
                     "mechanism": mechanism.code,
@@ -182,9 +184,12 @@ def _refuse_insufficient(
                     "traded": traded,
                     "account": account.number,
                 },
-                code="transfer_limit_reached",
                 field="quantity",
-                details={"transferable": available, "past_limit": traded},
+                reason="transfer_limit_reached",
+                account=account.number,
+                transfer_limit=mechanism.max_transfers,
+                transferable=available,
+                past_limit=traded,
             )
     raise Conflict(
         _(
@@ -235,19 +240,26 @@ def _pieces_by_range(
                 field="serial_range",
             )
         if block.status != Block.Status.ACTIVE:
-            raise Conflict(
+            # R12 for retired units (final), R9 for anything else that may not move.
+            raise RuleViolation.of(
+                "R12" if block.status == Block.Status.RETIRED else "R9",
                 _("Units %(range)s are %(status)s and cannot move.")
                 % {"range": serial_range, "status": str(block.get_status_display()).lower()},
-                code="units_not_transferable",
                 field="serial_range",
-                details={"block": block.pk, "status": block.status},
+                reason="units_not_transferable",
+                block=block.pk,
+                status=block.status,
             )
         if for_transfer and not _transferable(mechanism, block):
-            raise Conflict(
-                _("%(mechanism)s may be transferred %(limit)s time(s); these units have been.")
+            raise RuleViolation.of(
+                "R9",
+                _("%(mechanism)s may be transferred %(limit)s time(s); these units have been (R9).")
                 % {"mechanism": mechanism.code, "limit": mechanism.max_transfers},
-                code="transfer_limit_reached",
                 field="serial_range",
+                reason="transfer_limit_reached",
+                block=block.pk,
+                transfer_count=block.transfer_count,
+                transfer_limit=mechanism.max_transfers,
             )
         take = serial_numbers.SerialRange(block.serials.lower, block.serials.upper).intersection(
             wanted
@@ -410,6 +422,9 @@ def block_transfer(
                 serial_range=serial_range,
                 for_transfer=True,
             )
+            rules.check_transfer(
+                actor=actor, mechanism=mechanism, source=source, target=target, pieces=pieces
+            )
             moved_quantity = sum(piece.take.length for piece in pieces)
             ranges = _ranges_payload(pieces)
             moved_ranges = [
@@ -449,6 +464,20 @@ def block_transfer(
                     "ranges": ranges,
                 },
             )
+    except RuleViolation as refusal:
+        record_refusal(
+            actor=actor,
+            operation="block_transfer",
+            error=refusal,
+            attempted={
+                "mechanism": mechanism.code,
+                "from": source.number,
+                "to": target.number,
+                "quantity": quantity,
+                "serial_range": serial_range,
+            },
+        )
+        raise
     except IntegrityError:
         if idempotency_key:
             earlier = Transfer.objects.filter(actor=actor, idempotency_key=idempotency_key).first()
@@ -511,56 +540,83 @@ def block_retire(
             _("Reporting year %(year)s is not plausible.") % {"year": reporting_year},
             field="reporting_year",
         )
-    with transaction.atomic():
-        locked_accounts = _lock_accounts(account)
-        _require_active(locked_accounts[account.pk], field="account")
-        pieces = _select(
-            account=account,
-            mechanism=mechanism,
-            quantity=quantity,
-            serial_range=serial_range,
-            for_transfer=False,
-        )
-        retired_quantity = sum(piece.take.length for piece in pieces)
-        retirement = Retirement.objects.create(
-            mechanism=mechanism,
-            account=account,
-            quantity=retired_quantity,
-            beneficiary_name=beneficiary_name.strip(),
-            beneficiary_organisation=beneficiary_organisation.strip(),
-            purpose=purpose,
-            claim_period_start=claim_period_start,
-            claim_period_end=claim_period_end,
-            location=location,
-            reporting_year=reporting_year,
-            actor=actor,
-        )
-        for piece in pieces:
-            _carve(
-                piece.block, piece.take, status=Block.Status.RETIRED, retirement_id=retirement.pk
+    try:
+        with transaction.atomic():
+            locked_accounts = _lock_accounts(account)
+            _require_active(locked_accounts[account.pk], field="account")
+            pieces = _select(
+                account=account,
+                mechanism=mechanism,
+                quantity=quantity,
+                serial_range=serial_range,
+                for_transfer=False,
             )
-        record_event(
-            kind=LedgerEvent.Kind.UNITS_RETIRED,
+            retired_quantity = sum(piece.take.length for piece in pieces)
+            retirement = Retirement(
+                mechanism=mechanism,
+                account=account,
+                quantity=retired_quantity,
+                beneficiary_name=beneficiary_name.strip(),
+                beneficiary_organisation=beneficiary_organisation.strip(),
+                purpose=purpose,
+                claim_period_start=claim_period_start,
+                claim_period_end=claim_period_end,
+                location=location,
+                reporting_year=reporting_year,
+                actor=actor,
+            )
+            rules.check_retirement(
+                actor=actor,
+                mechanism=mechanism,
+                account=account,
+                pieces=pieces,
+                retirement=retirement,
+            )
+            retirement.save()
+            for piece in pieces:
+                _carve(
+                    piece.block,
+                    piece.take,
+                    status=Block.Status.RETIRED,
+                    retirement_id=retirement.pk,
+                )
+            record_event(
+                kind=LedgerEvent.Kind.UNITS_RETIRED,
+                actor=actor,
+                subjects=[
+                    f"retirement:{retirement.pk}",
+                    f"account:{account.pk}",
+                    *_claim_subjects(pieces),
+                ],
+                payload={
+                    "retirement": str(retirement.public_id),
+                    "mechanism": mechanism.code,
+                    "account": account.number,
+                    "quantity": retired_quantity,
+                    "beneficiary": retirement.beneficiary_name,
+                    "beneficiary_organisation": retirement.beneficiary_organisation,
+                    "purpose": purpose,
+                    "claim_period": [claim_period_start, claim_period_end],
+                    "location": location,
+                    "reporting_year": reporting_year,
+                    "ranges": _ranges_payload(pieces),
+                },
+            )
+    except RuleViolation as refusal:
+        record_refusal(
             actor=actor,
-            subjects=[
-                f"retirement:{retirement.pk}",
-                f"account:{account.pk}",
-                *_claim_subjects(pieces),
-            ],
-            payload={
-                "retirement": str(retirement.public_id),
+            operation="block_retire",
+            error=refusal,
+            attempted={
                 "mechanism": mechanism.code,
                 "account": account.number,
-                "quantity": retired_quantity,
-                "beneficiary": retirement.beneficiary_name,
-                "beneficiary_organisation": retirement.beneficiary_organisation,
+                "quantity": quantity,
+                "serial_range": serial_range,
                 "purpose": purpose,
-                "claim_period": [claim_period_start, claim_period_end],
-                "location": location,
-                "reporting_year": reporting_year,
-                "ranges": _ranges_payload(pieces),
+                "beneficiary": beneficiary_name,
             },
         )
+        raise
     return retirement
 
 

@@ -171,7 +171,7 @@ def test_retirement_racing_a_transfer_of_the_same_units_one_wins(
         failed = [result for result in results if isinstance(result, Exception)]
         assert len(succeeded) == 1 and len(failed) == 1, results
         assert isinstance(failed[0], Conflict)
-        assert failed[0].code in {"units_not_held", "units_not_transferable"}
+        assert failed[0].code in {"units_not_held", "rule_violation"}
     blocks = Block.objects.filter(claim=claim)
     assert blocks.aggregate(total=Sum("quantity"))["total"] == 1000
     moved_or_retired = blocks.exclude(account=owner_account, status="active")

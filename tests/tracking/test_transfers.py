@@ -99,7 +99,9 @@ def test_gec_may_be_traded_only_once(project_owner, buyer, gec_claim, owner_acco
             mechanism="GEC",
             quantity=10,
         )
-    assert refusal.value.code == "transfer_limit_reached"
+    assert refusal.value.code == "rule_violation"
+    assert refusal.value.details["rule"] == "R9"
+    assert refusal.value.details["facts"]["reason"] == "transfer_limit_reached"
     assert held(buyer_account) == 100
 
 
@@ -210,7 +212,9 @@ def test_frozen_units_do_not_move(
             mechanism="GEC",
             serial_range=serials,
         )
-    assert by_range.value.code == "units_not_transferable"
+    assert by_range.value.code == "rule_violation"
+    assert by_range.value.details["rule"] == "R9"
+    assert by_range.value.details["facts"]["status"] == "frozen"
     block_set_status(actor=administrator, block=block, status="active", reason="resolved")
     block_transfer(
         actor=project_owner,
@@ -247,7 +251,8 @@ def test_retired_units_never_move_again(
             mechanism="GEC",
             serial_range=serials,
         )
-    assert refusal.value.code == "units_not_transferable"
+    assert refusal.value.code == "rule_violation"
+    assert refusal.value.details["rule"] == "R12"
 
 
 def test_another_organisations_account_cannot_be_operated(
