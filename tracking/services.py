@@ -22,8 +22,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
 from accounts.selectors import account_resolve
-from registry import serials as serial_numbers
 from issuance import rules
+from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, NotFound, RuleViolation
 from registry.ledger import record_event, record_refusal
 from registry.models import LedgerEvent, Mechanism, Stream, UnitClaim
