@@ -13,16 +13,17 @@ code does.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from registry.errors import RuleViolation
-from registry.ledger import record_event
-from registry.models import LedgerEvent
+from registry.ledger import record_flag
 
 REJECT = "reject"
 FLAG = "flag"
@@ -68,6 +69,153 @@ def _r3_ccer_inside_ets_boundary(*, mechanism, project, **_context) -> None:
         )
 
 
+CARBON_CREDITS = ("CCER", "VCU", "VER")
+# R8: taking part in any of these (or in green power trading, which sells GEC bundled with the
+# power) bars a project from local inclusive-carbon credits.
+R8_EXCLUDING_MECHANISMS = ("CCER", "VCU", "VER", "GEC", "IREC", "TIGR")
+RENEWABLE_TECHNOLOGIES = ("wind", "solar", "hydro", "biomass")
+
+
+def _live_claims_of(project, mechanism_codes):
+    from registry.models import UnitClaim
+
+    return UnitClaim.objects.filter(
+        stream__project=project,
+        mechanism__code__in=mechanism_codes,
+        status=UnitClaim.Status.LIVE,
+    )
+
+
+def _r4_energy_use_rights(*, mechanism, project, record, **_context) -> None:
+    if mechanism.code != "CCER" or record.stream.unit_kind != "T":
+        return
+    eur_claims = list(_live_claims_of(project, ("EUR",)).values_list("pk", flat=True)[:5])
+    if project.under_energy_use_rights or eur_claims:
+        raise RuleViolation.of(
+            "R4",
+            _(
+                "CCER cannot be issued for the energy savings of project %(project)s: the project "
+                "is under energy-use-rights control (R4)."
+            )
+            % {"project": project.code},
+            field="production_record",
+            project=project.code,
+            under_energy_use_rights=project.under_energy_use_rights,
+            energy_use_right_claims=eur_claims,
+        )
+
+
+def _r5_ets_entity_trading_energy_use_rights(*, mechanism, project, actor, **_context) -> None:
+    if mechanism.code == "EUR" and project.inside_ets_boundary:
+        flag(
+            "R5",
+            _(
+                "Energy-use rights issued for project %(project)s, which lies inside an "
+                "ETS-covered entity (R5)."
+            )
+            % {"project": project.code},
+            actor=actor,
+            subjects=[f"project:{project.pk}"],
+            project=project.code,
+            inside_ets_boundary=True,
+        )
+
+
+def _r6_irec_tigr_eligibility(*, mechanism, project, record, **_context) -> None:
+    if mechanism.code not in ("IREC", "TIGR"):
+        return  # R6 also records GEC subsidy forfeiture, at transfer
+    if project.subsidised:
+        raise RuleViolation.of(
+            "R6",
+            _("%(mechanism)s cannot be issued for project %(project)s: it receives a subsidy (R6).")
+            % {"mechanism": mechanism.code, "project": project.code},
+            field="production_record",
+            project=project.code,
+            subsidised=True,
+        )
+    if mechanism.code != "IREC" or project.country != "CN":
+        return
+    last_day = settings.REGISTRY_IREC_CHINA_LAST_GENERATION_DAY
+    local_end = record.period.upper.astimezone(ZoneInfo(project.time_zone))
+    # The period is half-open: generation ending at midnight after the last day is still in.
+    first_excluded = dt.datetime.combine(
+        last_day + dt.timedelta(days=1), dt.time(), tzinfo=local_end.tzinfo
+    )
+    if local_end > first_excluded:
+        raise RuleViolation.of(
+            "R6",
+            _(
+                "I-REC cannot be issued for generation in China after %(day)s; production record "
+                "%(record)s ends %(end)s (R6)."
+            )
+            % {"day": last_day.isoformat(), "record": record.pk, "end": local_end.isoformat()},
+            field="production_record",
+            project=project.code,
+            record=record.pk,
+            period_end=local_end.isoformat(),
+            last_generation_day=last_day.isoformat(),
+        )
+
+
+def _r6_subsidy_forfeited_on_first_sale(*, actor, mechanism, source, target, pieces) -> None:
+    if mechanism.code != "GEC":
+        return
+    forfeited = [
+        piece
+        for piece in pieces
+        if piece.block.transfer_count == 0 and piece.block.stream.project.subsidised
+    ]
+    if not forfeited:
+        return
+    ranges = [
+        piece.take.format(
+            piece.block.stream.project.country,
+            piece.block.stream.project.code,
+            piece.block.stream.unit_kind,
+            piece.block.vintage,
+        )
+        for piece in forfeited
+    ]
+    flag(
+        "R6",
+        _(
+            "GECs of subsidised projects sold from account %(account)s: the subsidy for these "
+            "%(quantity)s MWh is forfeited (R6)."
+        )
+        % {"account": source.number, "quantity": sum(piece.take.length for piece in forfeited)},
+        actor=actor,
+        subjects=sorted(
+            {f"project:{piece.block.stream.project_id}" for piece in forfeited}
+            | {f"claim:{piece.block.claim_id}" for piece in forfeited}
+        ),
+        subsidy_forfeited=ranges,
+        quantity=sum(piece.take.length for piece in forfeited),
+    )
+
+
+def _r8_local_credit_exclusions(*, mechanism, project, **_context) -> None:
+    taken = {}
+    for code, claim_id in (
+        _live_claims_of(project, R8_EXCLUDING_MECHANISMS)
+        .order_by("pk")
+        .values_list("mechanism__code", "pk")
+    ):
+        taken.setdefault(code, claim_id)
+    if taken:
+        raise RuleViolation.of(
+            "R8",
+            _(
+                "Local credits cannot be issued for project %(project)s: it already takes part "
+                "in %(mechanisms)s (R8)."
+            )
+            % {"project": project.code, "mechanisms": ", ".join(sorted(taken))},
+            field="production_record",
+            project=project.code,
+            mechanisms=sorted(taken),
+            claims=taken,
+        )
+
+
 CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "R1",
@@ -98,23 +246,31 @@ CATALOGUE: tuple[Rule, ...] = (
         REJECT,
         "DOMAIN.md 3",
         mechanisms=("CCER", "EUR"),
-        enforced_by="R1 when both claim the same saved tce; project-level check not enforced yet",
+        enforced_by="R1 when both claim the same saved tce; issuance.rules refuses CCER from the "
+        "savings of a project under energy-use-rights control or holding energy-use rights",
+        issuance_check=_r4_energy_use_rights,
     ),
     Rule(
         "R5",
         _("An ETS-covered entity should not also trade energy-use rights."),
         FLAG,
         "DOMAIN.md 3 (policy)",
+        mechanisms=("EUR",),
         configurable=True,
-        enforced_by="not enforced yet",
+        enforced_by="issuance.rules flags energy-use rights issued inside an ETS boundary",
+        issuance_check=_r5_ets_entity_trading_energy_use_rights,
     ),
     Rule(
         "R6",
         _("I-REC and TIGR not for subsidised projects; no I-REC for China after 2024-12-31."),
         REJECT,
         "I-REC Standard; TIGR",
-        mechanisms=("IREC", "TIGR"),
-        enforced_by="not enforced yet",
+        mechanisms=("IREC", "TIGR", "GEC"),
+        enforced_by="issuance.rules refuses I-REC/TIGR for subsidised projects and I-REC for "
+        "Chinese generation after the cut-off; a subsidised project's first GEC sale is flagged "
+        "as forfeiting the subsidy",
+        issuance_check=_r6_irec_tigr_eligibility,
+        transfer_check=_r6_subsidy_forfeited_on_first_sale,
     ),
     Rule(
         "R7",
@@ -130,7 +286,8 @@ CATALOGUE: tuple[Rule, ...] = (
         REJECT,
         "local carbon inclusion rules",
         mechanisms=("PHCER",),
-        enforced_by="not enforced yet",
+        enforced_by="issuance.rules (live claims of CCER, VCU, VER, GEC, I-REC or TIGR)",
+        issuance_check=_r8_local_credit_exclusions,
     ),
     Rule(
         "R9",
@@ -219,15 +376,8 @@ def check_retirement(*, actor, mechanism, account, pieces, retirement) -> None:
         )
 
 
-def flag(rule_id: str, message: Any, *, actor, subjects: list[str], **facts: Any) -> LedgerEvent:
-    """Record, in the operation's transaction, that a flag-effect rule saw something auditors
-    must look at; the operation goes on."""
-    return record_event(
-        kind=LedgerEvent.Kind.RULE_FLAGGED,
-        actor=actor,
-        subjects=[f"rule:{rule_id}", *subjects],
-        payload={"rule": rule_id, "message": str(message), "facts": facts},
-    )
+# Flags are ledger events; services below issuance record them through registry.ledger too.
+flag = record_flag
 
 
 def catalogue_listing() -> list[dict[str, Any]]:

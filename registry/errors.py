@@ -95,6 +95,7 @@ class DoubleClaim(Conflict):
             },
             field="serials",
             details={
+                "rule": "R1",
                 "existing_claim": {
                     "id": holder_claim.pk,
                     "mechanism": existing_claim.mechanism.code,

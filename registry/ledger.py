@@ -113,6 +113,19 @@ def record_refusal(*, actor, operation: str, error, attempted: dict[str, Any]) -
         )
 
 
+def record_flag(
+    rule_id: str, message: Any, *, actor, subjects: list[str], **facts: Any
+) -> LedgerEvent:
+    """Record, in the current transaction, that a flag-effect rule saw something auditors must
+    look at; the operation goes on."""
+    return record_event(
+        kind=LedgerEvent.Kind.RULE_FLAGGED,
+        actor=actor,
+        subjects=[f"rule:{rule_id}", *subjects],
+        payload={"rule": rule_id, "message": str(message), "facts": facts},
+    )
+
+
 def merkle_root(leaf_hashes: Iterable[str]) -> str:
     """Binary Merkle tree over hex SHA-256 leaves in order; an odd node is promoted unchanged."""
     level = [bytes.fromhex(leaf) for leaf in leaf_hashes]

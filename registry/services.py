@@ -307,7 +307,7 @@ def allocate_production(
             },
             code="period_overlap",
             field="period_start",
-            details={"existing_record": overlapping.pk},
+            details={"rule": "R2", "existing_record": overlapping.pk},
         )
     total = quantity + stream.carried_remainder
     units = int(total.to_integral_value(rounding=ROUND_DOWN))
@@ -334,6 +334,7 @@ def allocate_production(
             _("The database refused the production record: %(reason)s") % {"reason": error},
             code="period_overlap",
             field="period_start",
+            details={"rule": "R2"},
         ) from error
     Stream.objects.filter(pk=stream.pk).update(
         next_sequence=stream.next_sequence + units, carried_remainder=carried_out

@@ -221,6 +221,15 @@ REGISTRY_CAPACITY_MARGIN = env.float("REGISTRY_CAPACITY_MARGIN", default=1.10)
 REGISTRY_FUTURE_TOLERANCE_HOURS = env.int("REGISTRY_FUTURE_TOLERANCE_HOURS", default=0)
 # Configurable rules of the catalogue (issuance/rules.py) switched off, e.g. "R13,R14".
 REGISTRY_DISABLED_RULES = env.list("REGISTRY_DISABLED_RULES", default=[])
+# R6: I-REC(E) issuance in China is limited to generation up to this day (local time, inclusive).
+try:
+    REGISTRY_IREC_CHINA_LAST_GENERATION_DAY = dt.date.fromisoformat(
+        env.str("REGISTRY_IREC_CHINA_LAST_GENERATION_DAY", default="2024-12-31")
+    )
+except ValueError:
+    raise ImproperlyConfigured(
+        "REGISTRY_IREC_CHINA_LAST_GENERATION_DAY must be a date as YYYY-MM-DD"
+    ) from None
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
 

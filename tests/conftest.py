@@ -1,7 +1,7 @@
 """Named personas and shared fixtures.
 
-The personas: an administrator, an issuer (GEC and I-REC), a second issuer (CCER, VCU), a project
-owner (a wind farm and an energy-saving retrofit), a buyer, an auditor and an outsider.
+The personas: an administrator, an issuer (GEC, I-REC and TIGR), a second issuer (CCER, VCU), a
+project owner (a wind farm and an energy-saving retrofit), a buyer, an auditor and an outsider.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def issuer(db):
     body = OrganisationFactory(
         code="gec-centre", name="Green certificate centre", kind=Organisation.Kind.ISSUING_BODY
     )
-    for code in ("GEC", "IREC"):
+    for code in ("GEC", "IREC", "TIGR"):
         Mechanism.objects.get(code=code).issuing_bodies.add(body)
     return UserFactory(username="issuer", organisation=body, role=User.Role.ISSUER)
 

@@ -22,7 +22,6 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
 from accounts.selectors import account_resolve
-from issuance import rules
 from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, NotFound, RuleViolation
 from registry.ledger import record_event, record_refusal
@@ -31,6 +30,7 @@ from registry.permissions import require_account_operator, require_administrator
 from registry.selectors import mechanism_resolve
 from registry.services import validate_subdivision
 from registry.transactions import retry_transaction
+from tracking import checks
 from tracking.models import Block, Cancellation, Retirement, Transfer
 
 SELECTION_PAGE_LIMIT = 512
@@ -422,7 +422,7 @@ def block_transfer(
                 serial_range=serial_range,
                 for_transfer=True,
             )
-            rules.check_transfer(
+            checks.run_transfer_checks(
                 actor=actor, mechanism=mechanism, source=source, target=target, pieces=pieces
             )
             moved_quantity = sum(piece.take.length for piece in pieces)
@@ -565,7 +565,7 @@ def block_retire(
                 reporting_year=reporting_year,
                 actor=actor,
             )
-            rules.check_retirement(
+            checks.run_retirement_checks(
                 actor=actor,
                 mechanism=mechanism,
                 account=account,

@@ -9,7 +9,7 @@ the caller (its existence is not disclosed), 401 anonymous.
 The scenario (March 2025, Shanghai time):
 
 * windco's wind farm (approved) with 1,000 MWh; GEC 600 issued by ``issuer`` into CN-00000001;
-  I-REC 100 and 5 (the 5 frozen) into the buyer's CN-00000002; windco's declaration for March.
+  TIGR 100 and 5 (the 5 frozen) into the buyer's CN-00000002; windco's declaration for March.
 * windco transfers 200 GEC to the buyer and 20 to carbonco, retires 30 and cancels 10; the buyer
   retires 50 and cancels 5. windco also has an empty account, a frozen empty account and a
   pending project.
@@ -59,7 +59,7 @@ FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 PERSONAS = (
     "administrator",
-    "issuer",  # issues GEC and I-REC (mechanism A)
+    "issuer",  # issues GEC and TIGR (mechanism A)
     "second_issuer",  # issues CCER, VCU and EUR (mechanism B)
     "project_owner",  # windco: the wind farm and accounts CN-00000001, -04, -05
     "buyer",  # holder, buyer-co: account CN-00000002
@@ -120,7 +120,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST issuances/ [GEC, mechanism A]":        (201, 201, 403, 403, 403, 403, 403, 401),
     "POST issuances/ [CCER, mechanism B]":       (201, 403, 201, 403, 403, 403, 403, 401),
     "GET issuances/{gec_claim}/":                (200, 200, 404, 200, 404, 200, 404, 401),
-    "POST issuances/{irec_claim}/revoke/":       (200, 403, 404, 403, 403, 403, 404, 401),
+    "POST issuances/{tigr_claim}/revoke/":       (200, 403, 404, 403, 403, 403, 404, 401),
     "GET blocks/":                               (200, 200, 200, 200, 200, 200, 200, 401),
     "GET blocks/{buyer_block}/":                 (200, 404, 404, 404, 200, 200, 404, 401),
     "POST blocks/{buyer_block}/freeze/":         (200, 404, 404, 404, 403, 403, 404, 401),
@@ -172,7 +172,7 @@ def _personas() -> dict[str, User]:
     carbon_registry = OrganisationFactory(
         code="carbon-registry", name="Carbon registry", kind=Organisation.Kind.ISSUING_BODY
     )
-    for code in ("GEC", "IREC"):
+    for code in ("GEC", "TIGR"):
         Mechanism.objects.get(code=code).issuing_bodies.add(gec_centre)
     for code in ("CCER", "VCU", "EUR"):
         Mechanism.objects.get(code=code).issuing_bodies.add(carbon_registry)
@@ -310,8 +310,8 @@ def _build() -> Scenario:
 
     for name, actor, mechanism, production, account, quantity in (
         ("gec_claim", issuer, "GEC", record, "owner_account", 600),
-        ("irec_claim", issuer, "IREC", record, "buyer_account", 100),
-        ("frozen_irec_claim", issuer, "IREC", record, "buyer_account", 5),
+        ("tigr_claim", issuer, "TIGR", record, "buyer_account", 100),
+        ("frozen_tigr_claim", issuer, "TIGR", record, "buyer_account", 5),
         ("ccer_claim", second_issuer, "CCER", carbon_record, "carbon_account", 300),
     ):
         claim = unit_claim_issue(
@@ -322,7 +322,7 @@ def _build() -> Scenario:
             quantity=quantity,
         )
         s.add(name, claim, claim.pk)
-    frozen_block = Block.objects.get(claim=s.objects["frozen_irec_claim"])
+    frozen_block = Block.objects.get(claim=s.objects["frozen_tigr_claim"])
     block_set_status(actor=admin, block=frozen_block, status="frozen", reason="inquiry")
     s.add("frozen_block", frozen_block, frozen_block.pk)
     issuance_event = LedgerEvent.objects.get(
@@ -480,11 +480,11 @@ def _ccer_issuance(s: Scenario, persona: str) -> dict:
 
 
 def _transfer(s: Scenario, persona: str) -> dict:
-    if persona == "buyer":  # GEC moves once only: the buyer passes on its I-REC
+    if persona == "buyer":  # GEC moves once only: the buyer passes on its TIGR
         return {
             "source_account": "CN-00000002",
             "target_account": "CN-00000001",
-            "mechanism": "IREC",
+            "mechanism": "TIGR",
             "quantity": 10,
         }
     return {
@@ -536,7 +536,7 @@ BODIES = {
     "POST declarations/{windco_declaration}/revoke/": _reason,
     "POST issuances/ [GEC, mechanism A]": _gec_issuance,
     "POST issuances/ [CCER, mechanism B]": _ccer_issuance,
-    "POST issuances/{irec_claim}/revoke/": _reason,
+    "POST issuances/{tigr_claim}/revoke/": _reason,
     "POST blocks/{buyer_block}/freeze/": _reason,
     "POST blocks/{frozen_block}/unfreeze/": _reason,
     "POST transfers/": _transfer,
@@ -680,10 +680,10 @@ VISIBLE: dict[str, dict[str, Any]] = {
     },
     "issuances/": {
         "administrator": ALL,
-        "issuer": {"gec_claim", "irec_claim", "frozen_irec_claim"},
+        "issuer": {"gec_claim", "tigr_claim", "frozen_tigr_claim"},
         "second_issuer": {"ccer_claim"},
-        "project_owner": {"gec_claim", "irec_claim", "frozen_irec_claim"},
-        "buyer": {"irec_claim", "frozen_irec_claim"},
+        "project_owner": {"gec_claim", "tigr_claim", "frozen_tigr_claim"},
+        "buyer": {"tigr_claim", "frozen_tigr_claim"},
         "auditor": ALL,
         "outsider": NOTHING,
     },

@@ -130,7 +130,7 @@ def test_the_overlap_names_the_record_that_holds_the_period(api, issuer, wind_fa
     result = api(issuer).post(BULK, {"records": [row(wind_farm, 2025, 3)]}).json()["results"][0]
     assert result["status"] == 409
     assert result["code"] == "period_overlap"
-    assert result["details"] == {"existing_record": march_record.pk}
+    assert result["details"] == {"rule": "R2", "existing_record": march_record.pk}
     assert str(march_record.pk) in result["detail"]
 
 
@@ -145,7 +145,7 @@ def test_rows_of_one_request_are_independent_a_later_row_overlapping_an_earlier_
     body = api(issuer).post(BULK, {"records": rows}).json()
     assert [result["status"] for result in body["results"]] == [201, 409, 201]
     first_id = body["results"][0]["record"]["id"]
-    assert body["results"][1]["details"] == {"existing_record": first_id}
+    assert body["results"][1]["details"] == {"rule": "R2", "existing_record": first_id}
     # The refused row took no serials: February follows January directly.
     assert body["results"][2]["record"]["serial_range"].endswith("-000000000006-000000000012")
     assert ProductionRecord.objects.count() == 2

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from issuance.services import unit_claim_issue
-from registry.errors import Conflict, DomainError, DoubleClaim, Forbidden, NotFound
+from registry.errors import Conflict, DomainError, DoubleClaim, Forbidden, NotFound, RuleViolation
 from registry.models import LedgerEvent, ProductionRecord, UnitClaim
 from registry.serials import SerialRange
 from registry.services import declaration_sign, production_record_create
@@ -60,7 +60,7 @@ def test_second_claim_on_same_mwh_is_refused_naming_the_first(
     with pytest.raises(DoubleClaim) as refusal:
         unit_claim_issue(
             actor=issuer,
-            mechanism="IREC",
+            mechanism="TIGR",
             production_record=march_record,
             account=owner_account,
             serial_range=SerialRange(50, 60),
@@ -78,7 +78,7 @@ def test_second_claim_on_same_mwh_is_refused_naming_the_first(
     refused = LedgerEvent.objects.filter(kind=LedgerEvent.Kind.ATTEMPT_REFUSED).get()
     assert refused.actor == issuer
     assert refused.payload["details"]["existing_claim"]["id"] == gec.pk
-    assert refused.payload["attempted"]["mechanism"] == "IREC"
+    assert refused.payload["attempted"]["mechanism"] == "TIGR"
 
 
 def test_database_refuses_overlapping_claim_inserted_with_raw_sql(
@@ -192,7 +192,7 @@ def test_energy_use_rights_and_ccer_on_same_saved_tce_refuse_each_other(
         period_end=end,
         quantity=500,
     )
-    unit_claim_issue(
+    energy_use_rights = unit_claim_issue(
         actor=second_issuer,
         mechanism="EUR",
         production_record=record,
@@ -200,7 +200,9 @@ def test_energy_use_rights_and_ccer_on_same_saved_tce_refuse_each_other(
         quantity=500,
     )
     sign_declaration(project_owner, retrofit, unit_kind="T", month_number=4)
-    with pytest.raises(DoubleClaim) as refusal:
+    # Holding energy-use rights puts the project under energy-use-rights control: R4 refuses
+    # the CCER before the units are even looked at, naming the energy-use-rights claim.
+    with pytest.raises(RuleViolation) as refusal:
         unit_claim_issue(
             actor=second_issuer,
             mechanism="CCER",
@@ -209,7 +211,8 @@ def test_energy_use_rights_and_ccer_on_same_saved_tce_refuse_each_other(
             quantity=100,
             conversion_factor="2.6",
         )
-    assert refusal.value.details["existing_claim"]["mechanism"] == "EUR"
+    assert refusal.value.details["rule"] == "R4"
+    assert refusal.value.details["facts"]["energy_use_right_claims"] == [energy_use_rights.pk]
 
 
 def test_ccer_first_then_energy_use_rights_is_refused(
@@ -251,7 +254,7 @@ def test_mechanism_requiring_declaration_is_refused_without_one(
     with pytest.raises(Conflict) as refusal:
         unit_claim_issue(
             actor=issuer,
-            mechanism="IREC",
+            mechanism="TIGR",
             production_record=march_record,
             account=owner_account,
             quantity=10,

@@ -68,7 +68,7 @@ def test_revoked_declaration_stops_future_issuance_only(
     )
     earlier = unit_claim_issue(
         actor=issuer,
-        mechanism="IREC",
+        mechanism="TIGR",
         production_record=march_record,
         account=owner_account,
         quantity=10,
@@ -77,7 +77,7 @@ def test_revoked_declaration_stops_future_issuance_only(
     with pytest.raises(Conflict) as refusal:
         unit_claim_issue(
             actor=issuer,
-            mechanism="IREC",
+            mechanism="TIGR",
             production_record=march_record,
             account=owner_account,
             quantity=10,

@@ -76,7 +76,7 @@ def test_overlapping_period_is_refused_naming_the_existing_record(issuer, wind_f
             quantity=10,
         )
     assert refusal.value.code == "period_overlap"
-    assert refusal.value.details == {"existing_record": march_record.pk}
+    assert refusal.value.details == {"rule": "R2", "existing_record": march_record.pk}
 
 
 def test_adjacent_periods_do_not_overlap(issuer, wind_farm, march_record):

@@ -115,7 +115,7 @@ def test_a_double_claim_is_explained_in_chinese(
     with override("zh-hans"), pytest.raises(DoubleClaim) as refusal:
         unit_claim_issue(
             actor=issuer,
-            mechanism="IREC",
+            mechanism="TIGR",
             production_record=march_record,
             account=owner_account,
             serial_range=SerialRange(50, 60),

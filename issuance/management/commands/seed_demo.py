@@ -55,12 +55,12 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             gec_officer, windco_account, solar_record = self._load(administrator)
-        # The point of the registry: the same MWh offered again as I-REC is refused, and the
+        # The point of the registry: the same MWh offered again as TIGR is refused, and the
         # refusal (naming the CCER claim) is written to the ledger in a transaction of its own.
         try:
             unit_claim_issue(
                 actor=gec_officer,
-                mechanism="IREC",
+                mechanism="TIGR",
                 production_record=solar_record,
                 account=windco_account,
                 serial_range=SerialRange(
@@ -101,7 +101,7 @@ class Command(BaseCommand):
             name="Hebei Green Steel Co.",
             kind=Organisation.Kind.TRADER,
         )
-        for code in ("GEC", "IREC"):
+        for code in ("GEC", "IREC", "TIGR"):
             Mechanism.objects.get(code=code).issuing_bodies.add(gec_centre)
         for code in ("CCER", "VCU"):
             Mechanism.objects.get(code=code).issuing_bodies.add(carbon_registry)

@@ -1,0 +1,27 @@
+"""Where rules of upper layers plug into transfers and retirements.
+
+Imports point one way (registry <- accounts <- tracking <- issuance), yet the rule catalogue in
+``issuance.rules`` must see every transfer and retirement. Tracking therefore exposes these hook
+lists; ``issuance``'s app config registers the catalogue's checks at start-up. The services call
+them inside their transaction, with the rows already locked, before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+TRANSFER_CHECKS: list[Callable[..., None]] = []
+RETIREMENT_CHECKS: list[Callable[..., None]] = []
+
+
+def run_transfer_checks(**operation: Any) -> None:
+    """actor, mechanism, source, target, pieces: a refusal raises ``RuleViolation``."""
+    for check in TRANSFER_CHECKS:
+        check(**operation)
+
+
+def run_retirement_checks(**operation: Any) -> None:
+    """actor, mechanism, account, pieces, retirement (unsaved): a refusal raises."""
+    for check in RETIREMENT_CHECKS:
+        check(**operation)
