@@ -193,6 +193,36 @@ def _r6_subsidy_forfeited_on_first_sale(*, actor, mechanism, source, target, pie
     )
 
 
+def _r7_no_gec_under_ccer_registration(*, mechanism, project, record, **_context) -> None:
+    if mechanism.code != "GEC":
+        return
+    from registry.models import MechanismRegistration
+
+    registration = (
+        MechanismRegistration.objects.filter(
+            project=project,
+            mechanism__code="CCER",
+            status=MechanismRegistration.Status.ACTIVE,
+            crediting_period__overlap=record.period,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if registration is not None:
+        raise RuleViolation.of(
+            "R7",
+            _(
+                "GEC cannot be issued for project %(project)s in this period: it is registered "
+                "for CCER (%(reference)s) and its MWh go to CCER (R7)."
+            )
+            % {"project": project.code, "reference": registration.reference},
+            field="production_record",
+            project=project.code,
+            registration=registration.pk,
+            reference=registration.reference,
+        )
+
+
 def _r8_local_credit_exclusions(*, mechanism, project, **_context) -> None:
     taken = {}
     for code, claim_id in (
@@ -278,7 +308,11 @@ CATALOGUE: tuple[Rule, ...] = (
         REJECT,
         "NDRC/NEA 2025 GEC rules",
         mechanisms=("GEC", "CCER"),
-        enforced_by="not enforced yet",
+        enforced_by="issuance.services: project_mechanism_register freezes untraded GECs, CCER "
+        "issuance cancels the frozen GECs on its MWh (tracking.services.claim_part_cancel) and "
+        "fails on traded or retired ones; issuance.rules refuses GEC during a CCER registration; "
+        "tracking.services refuses unfreezing them",
+        issuance_check=_r7_no_gec_under_ccer_registration,
     ),
     Rule(
         "R8",

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg.errors
 from django.db import IntegrityError, transaction
-from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
@@ -31,6 +31,7 @@ from registry.models import (
     Declaration,
     LedgerEvent,
     Mechanism,
+    MechanismRegistration,
     ProductionRecord,
     Project,
     UnitClaim,
@@ -41,6 +42,7 @@ from registry.selectors import live_claim_overlapping, mechanism_resolve
 from registry.services import allocate_production
 from registry.transactions import retry_transaction
 from tracking.models import Block
+from tracking.services import claim_part_cancel
 
 MAX_CONVERSION_FACTOR = Decimal("10")
 
@@ -220,6 +222,147 @@ def _covering_declaration(record: ProductionRecord) -> Declaration | None:
     )
 
 
+def active_registration(
+    *, project: Project, mechanism_code: str, period
+) -> MechanismRegistration | None:
+    """The project's active registration for the mechanism whose crediting period overlaps."""
+    return (
+        MechanismRegistration.objects.filter(
+            project=project,
+            mechanism__code=mechanism_code,
+            status=MechanismRegistration.Status.ACTIVE,
+            crediting_period__overlap=period,
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for lower, upper in sorted(intervals):
+        if merged and lower <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], upper))
+        else:
+            merged.append((lower, upper))
+    return merged
+
+
+def _r7_refusal(record: ProductionRecord, blocking: list[Block]) -> RuleViolation:
+    return RuleViolation.of(
+        "R7",
+        _(
+            "CCER cannot be issued on MWh of production record %(record)s: %(quantity)s of its "
+            "GECs have been traded, retired, cancelled or expired (R7)."
+        )
+        % {"record": record.pk, "quantity": sum(block.quantity for block in blocking)},
+        field="production_record",
+        record=record.pk,
+        gec_blocks=[
+            {
+                "block": block.pk,
+                "claim": block.claim_id,
+                "status": block.status,
+                "transfer_count": block.transfer_count,
+                "lower": block.serials.lower,
+                "upper": block.serials.upper,
+            }
+            for block in blocking[:20]
+        ],
+    )
+
+
+def _r7_range(
+    record: ProductionRecord, *, quantity: int | None, requested: serial_numbers.SerialRange | None
+) -> serial_numbers.SerialRange:
+    """The MWh a CCER issuance under an active CCER registration takes (R7): unclaimed units and
+    units of GEC claims that are frozen and were never traded. Called under the stream lock."""
+    if record.serials is None:
+        return _first_unclaimed(record, quantity or 1)
+    window = NumericRange(record.serials.lower, record.serials.upper, "[)")
+    if requested is not None:
+        window = NumericRange(requested.lower, requested.upper, "[)")
+    claims = list(
+        UnitClaim.objects.filter(
+            stream_id=record.stream_id, status=UnitClaim.Status.LIVE, serials__overlap=window
+        )
+        .select_related("mechanism", "stream__project", "account__organisation")
+        .order_by("serials")
+    )
+    available: list[tuple[int, int]] = []
+    cursor_at = window.lower
+    for claim in claims:
+        if claim.serials.lower > cursor_at:
+            available.append((cursor_at, claim.serials.lower))
+        cursor_at = max(cursor_at, claim.serials.upper)
+    if cursor_at < window.upper:
+        available.append((cursor_at, window.upper))
+    gec_claims = [claim for claim in claims if claim.mechanism.code == "GEC"]
+    blocking: list[Block] = []
+    for block in Block.objects.filter(claim__in=gec_claims, serials__overlap=window).order_by(
+        "serials"
+    ):
+        if block.status == Block.Status.FROZEN and block.transfer_count == 0:
+            available.append((block.serials.lower, block.serials.upper))
+        else:
+            blocking.append(block)
+    runs = [
+        (max(lower, window.lower), min(upper, window.upper))
+        for lower, upper in _merged(available)
+        if min(upper, window.upper) > max(lower, window.lower)
+    ]
+    if requested is not None:
+        if any(lower <= requested.lower and requested.upper <= upper for lower, upper in runs):
+            return requested
+        other = next((claim for claim in claims if claim.mechanism.code != "GEC"), None)
+        if other is not None:
+            raise _double_claim(other, window)
+        raise _r7_refusal(record, blocking)
+    for lower, upper in runs:
+        if upper - lower >= quantity:
+            return serial_numbers.SerialRange(lower, lower + quantity)
+    if blocking:
+        raise _r7_refusal(record, blocking)
+    return _first_unclaimed(record, quantity)
+
+
+def _r7_cancel_frozen_gecs(
+    *,
+    actor: User,
+    record: ProductionRecord,
+    taken: serial_numbers.SerialRange,
+    registration: MechanismRegistration,
+) -> list[tuple[UnitClaim, UnitClaim, Any]]:
+    """Cancel the frozen GECs on the MWh a CCER issuance takes (R7); (original, cancelled
+    part, cancellation) per GEC claim touched."""
+    gec_claims = (
+        UnitClaim.objects.filter(
+            stream_id=record.stream_id,
+            status=UnitClaim.Status.LIVE,
+            mechanism__code="GEC",
+            serials__overlap=NumericRange(taken.lower, taken.upper, "[)"),
+        )
+        .select_related("mechanism")
+        .order_by("pk")
+    )
+    cancelled = []
+    for gec_claim in gec_claims:
+        released, cancellation = claim_part_cancel(
+            actor=actor,
+            claim=gec_claim,
+            serials=taken,
+            reason=str(
+                _(
+                    "R7: the MWh were issued as CCER under registration %(reference)s; the "
+                    "frozen GECs on them are cancelled."
+                )
+                % {"reference": registration.reference}
+            ),
+        )
+        cancelled.append((gec_claim, released, cancellation))
+    return cancelled
+
+
 @retry_transaction()
 def unit_claim_issue(
     *,
@@ -346,7 +489,18 @@ def _issue(
             advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
             # A range found free under the stream lock needs no second look before the insert.
             explicit = requested is not None
-            if requested is None:
+            registration = None
+            if derived and mechanism.code == "CCER" and stream.unit_kind == UnitKind.ELECTRICITY:
+                registration = active_registration(
+                    project=project, mechanism_code="CCER", period=record.period
+                )
+            cancelled_gecs = []
+            if registration is not None:
+                requested = _r7_range(record, quantity=quantity, requested=requested)
+                cancelled_gecs = _r7_cancel_frozen_gecs(
+                    actor=actor, record=record, taken=requested, registration=registration
+                )
+            elif requested is None:
                 requested = _first_unclaimed(record, quantity)
             claim_fields = {
                 "mechanism": mechanism,
@@ -357,6 +511,7 @@ def _issue(
                 "vintage": record.vintage,
                 "account": account,
                 "expires_at": expiry_of(mechanism, record),
+                "declaration": declaration,
             }
             if not derived:
                 claim = _insert_claim(
@@ -404,6 +559,7 @@ def _issue(
                     vintage=derived_record.vintage,
                     account=account,
                     expires_at=expiry_of(mechanism, derived_record),
+                    declaration=declaration,
                     role=UnitClaim.Role.DERIVED,
                     source_claim=source_claim,
                     conversion_factor=factor,
@@ -430,6 +586,40 @@ def _issue(
                 ],
                 payload=issuance_payload(claim, source_claim, declaration),
             )
+            for original, released, cancellation in cancelled_gecs:
+                record_event(
+                    kind=LedgerEvent.Kind.UNITS_CANCELLED,
+                    actor=actor,
+                    subjects=[
+                        f"cancellation:{cancellation.pk}",
+                        f"claim:{original.pk}",
+                        f"claim:{released.pk}",
+                        f"claim:{claim.pk}",
+                        f"project:{project.pk}",
+                        "rule:R7",
+                    ],
+                    payload={
+                        "rule": "R7",
+                        "cancellation": str(cancellation.public_id),
+                        "mechanism": "GEC",
+                        "claim": original.pk,
+                        "cancelled_claim": released.pk,
+                        "quantity": cancellation.quantity,
+                        "reason": cancellation.reason,
+                        "registration": registration.reference,
+                        "for_claim": claim.pk,
+                        "ranges": [
+                            {
+                                "serials": released.serial_range().format(
+                                    project.country,
+                                    project.code,
+                                    stream.unit_kind,
+                                    released.vintage,
+                                )
+                            }
+                        ],
+                    },
+                )
     except IntegrityError as error:
         violation = error.__cause__
         if not (
@@ -474,3 +664,132 @@ def issuance_payload(
             "factor_source": claim.conversion_source,
         }
     return payload
+
+
+RENEWABLE_TECHNOLOGIES = (
+    Project.Technology.WIND,
+    Project.Technology.SOLAR,
+    Project.Technology.HYDRO,
+    Project.Technology.BIOMASS,
+)
+
+
+def _crediting_period(start: Any, end: Any) -> DateTimeTZRange:
+    for field, moment in (("crediting_start", start), ("crediting_end", end)):
+        if moment is None and field == "crediting_end":
+            continue
+        if not isinstance(moment, dt.datetime) or moment.tzinfo is None:
+            raise DomainError(
+                _("Give the crediting period as time-zone aware date-times."), field=field
+            )
+    if end is not None and end <= start:
+        raise DomainError(
+            _("The crediting period must end after it starts."),
+            code="invalid_period",
+            field="crediting_end",
+        )
+    return DateTimeTZRange(start, end, "[)")
+
+
+@retry_transaction()
+def project_mechanism_register(
+    *,
+    actor: User,
+    project: Project,
+    mechanism: Mechanism | str,
+    reference: str,
+    crediting_start: dt.datetime,
+    crediting_end: dt.datetime | None = None,
+) -> MechanismRegistration:
+    """Register a project under a mechanism for a crediting period (issuers of the mechanism and
+    administrators).
+
+    Guarantees: at most one active registration per project, mechanism and moment (database).
+    For a renewable project registering for CCER (R7), every GEC of its MWh in the crediting
+    period that was never traded is frozen in the same transaction, and the registration event
+    lists them; traded GECs stay as they are and will make CCER issuance on their MWh fail.
+    """
+    mechanism = mechanism_resolve(mechanism)
+    require_issuer_of(actor, mechanism)
+    reference = (reference or "").strip() if isinstance(reference, str) else ""
+    if not reference:
+        raise DomainError(_("A registration reference is required."), field="reference")
+    period = _crediting_period(crediting_start, crediting_end)
+    if project.status != Project.Status.APPROVED:
+        raise Conflict(
+            _("Project %(project)s is not approved.") % {"project": project.code},
+            code="project_not_approved",
+            field="project",
+        )
+    try:
+        with transaction.atomic():
+            registration = MechanismRegistration.objects.create(
+                project=project,
+                mechanism=mechanism,
+                reference=reference,
+                crediting_period=period,
+                registered_by=actor,
+            )
+            frozen: list[Block] = []
+            if mechanism.code == "CCER" and project.technology in RENEWABLE_TECHNOLOGIES:
+                frozen = list(
+                    Block.objects.select_for_update(of=("self",))
+                    .filter(
+                        stream__project=project,
+                        stream__unit_kind=UnitKind.ELECTRICITY,
+                        mechanism__code="GEC",
+                        status=Block.Status.ACTIVE,
+                        transfer_count=0,
+                        claim__status=UnitClaim.Status.LIVE,
+                        claim__production_record__period__overlap=period,
+                    )
+                    .order_by("pk")
+                )
+                Block.objects.filter(pk__in=[block.pk for block in frozen]).update(
+                    status=Block.Status.FROZEN
+                )
+            record_event(
+                kind=LedgerEvent.Kind.PROJECT_MECHANISM_REGISTERED,
+                actor=actor,
+                subjects=[
+                    f"project:{project.pk}",
+                    f"registration:{registration.pk}",
+                    *sorted({f"claim:{block.claim_id}" for block in frozen}),
+                ],
+                payload={
+                    "registration": registration.pk,
+                    "project": project.code,
+                    "mechanism": mechanism.code,
+                    "reference": reference,
+                    "crediting_period": [period.lower, period.upper],
+                    "rule": "R7" if frozen else None,
+                    "frozen_quantity": sum(block.quantity for block in frozen),
+                    "ranges": [
+                        {
+                            "claim": block.claim_id,
+                            "account": block.account_id,
+                            "serials": block.serial_range().format(
+                                project.country, project.code, UnitKind.ELECTRICITY, block.vintage
+                            ),
+                        }
+                        for block in frozen
+                    ],
+                },
+            )
+    except IntegrityError as error:
+        violation = error.__cause__
+        if not (
+            isinstance(violation, psycopg.errors.ExclusionViolation)
+            and violation.diag.constraint_name == "one_active_registration_per_period"
+        ):
+            raise
+        raise Conflict(
+            _(
+                "Project %(project)s already has an active %(mechanism)s registration for part "
+                "of that crediting period."
+            )
+            % {"project": project.code, "mechanism": mechanism.code},
+            code="registration_overlap",
+            field="crediting_start",
+        ) from error
+    return registration

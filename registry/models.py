@@ -302,6 +302,24 @@ class UnitClaim(models.Model):
         _("status"), max_length=8, choices=Status.choices, default=Status.LIVE
     )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    declaration = models.ForeignKey(
+        "Declaration",
+        verbose_name=_("declaration of no double counting"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="claims",
+        help_text=_("The declaration that covered the units when they were issued (R13)."),
+    )
+    split_from = models.ForeignKey(
+        "self",
+        verbose_name=_("split from claim"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="split_parts",
+        help_text=_("Set when part of a claim was released (R7) and the rest kept apart."),
+    )
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("issued by"),
@@ -363,6 +381,66 @@ class UnitClaim(models.Model):
 
     def serial_range(self) -> serial_numbers.SerialRange:
         return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
+
+
+class MechanismRegistration(models.Model):
+    """A project registered under a mechanism for a crediting period (e.g. a wind farm's CCER
+    project registration under an approved methodology).
+
+    At most one active registration per project and mechanism covers any moment (exclusion
+    constraint). A renewable project's active CCER registration drives R7: its untraded GECs in
+    the crediting period are frozen, no new GEC is issued for it, and CCER issuance cancels the
+    frozen GECs for the MWh it consumes.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    project = models.ForeignKey(
+        Project,
+        verbose_name=_("project"),
+        on_delete=models.PROTECT,
+        related_name="mechanism_registrations",
+    )
+    mechanism = models.ForeignKey(
+        Mechanism,
+        verbose_name=_("mechanism"),
+        on_delete=models.PROTECT,
+        related_name="registrations",
+    )
+    reference = models.CharField(_("registration reference"), max_length=100)
+    crediting_period = DateTimeRangeField(_("crediting period"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
+    )
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("registered by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    registered_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("mechanism registration")
+        verbose_name_plural = _("mechanism registrations")
+        ordering = ["pk"]
+        constraints = [
+            ExclusionConstraint(
+                name="one_active_registration_per_period",
+                expressions=[
+                    ("project", RangeOperators.EQUAL),
+                    ("mechanism", RangeOperators.EQUAL),
+                    ("crediting_period", RangeOperators.OVERLAPS),
+                ],
+                condition=Q(status="active"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.code} {self.mechanism.code} {self.reference}"
 
 
 class Declaration(models.Model):

@@ -25,13 +25,13 @@ from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, NotFound, RuleViolation
 from registry.ledger import record_event, record_refusal
-from registry.models import LedgerEvent, Mechanism, Stream, UnitClaim
+from registry.models import LedgerEvent, Mechanism, MechanismRegistration, Stream, UnitClaim
 from registry.permissions import require_account_operator, require_administrator
 from registry.selectors import mechanism_resolve
 from registry.services import validate_subdivision
 from registry.transactions import retry_transaction
 from tracking import checks
-from tracking.models import Block, Cancellation, Retirement, Transfer
+from tracking.models import FINAL_STATUSES, Block, Cancellation, Retirement, Transfer
 
 SELECTION_PAGE_LIMIT = 512
 
@@ -685,6 +685,32 @@ _BLOCK_TRANSITIONS = {("active", "frozen"), ("frozen", "active")}
 
 
 @retry_transaction()
+def _refuse_unfreezing_under_ccer_registration(block: Block) -> None:
+    """R7: GECs frozen because their project registered for CCER stay frozen while it is."""
+    if block.mechanism.code != "GEC":
+        return
+    claim = UnitClaim.objects.select_related("production_record", "stream").get(pk=block.claim_id)
+    registration = MechanismRegistration.objects.filter(
+        project_id=claim.stream.project_id,
+        mechanism__code="CCER",
+        status=MechanismRegistration.Status.ACTIVE,
+        crediting_period__overlap=claim.production_record.period,
+    ).first()
+    if registration is not None:
+        raise RuleViolation.of(
+            "R7",
+            _(
+                "Block %(block)s stays frozen: its project is registered for CCER "
+                "(%(reference)s) for these MWh (R7)."
+            )
+            % {"block": block.pk, "reference": registration.reference},
+            field="status",
+            block=block.pk,
+            registration=registration.pk,
+            reference=registration.reference,
+        )
+
+
 def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> Block:
     """Freeze or unfreeze a whole block (administrators), as a compare-and-set update."""
     require_administrator(actor, "freeze or unfreeze units")
@@ -707,6 +733,8 @@ def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> 
                 code="invalid_status_change",
                 field="status",
             )
+        if status == Block.Status.ACTIVE:
+            _refuse_unfreezing_under_ccer_registration(current)
         Block.objects.filter(pk=current.pk, status=current.status).update(status=status)
         record_event(
             kind=LedgerEvent.Kind.BLOCK_STATUS,
@@ -800,6 +828,144 @@ def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
         )
     bearing.refresh_from_db()
     return bearing
+
+
+def _final(blocks: Sequence[Block]) -> bool:
+    return any(block.status in FINAL_STATUSES for block in blocks)
+
+
+def claim_part_cancel(
+    *, actor: User, claim: UnitClaim, serials: serial_numbers.SerialRange, reason: str
+) -> tuple[UnitClaim, Cancellation]:
+    """Cancel the units ``serials`` of a live direct claim and free them for another claim.
+
+    A building block of a larger operation (R7: CCER issuance cancelling frozen GECs): it runs
+    inside the caller's transaction, which writes the ledger event. Every unit in ``serials``
+    must be frozen and never transferred (checked again under the lock). The cancelled part
+    becomes a revoked claim of its own (``split_from`` the original) holding the cancelled
+    blocks; the original keeps one side of the rest and, when the cancelled part lies inside
+    it, a new live claim takes the other side. Blocks always add up to their claim.
+    """
+    locked = UnitClaim.objects.select_for_update(of=("self",)).get(pk=claim.pk)
+    whole = serial_numbers.SerialRange(locked.serials.lower, locked.serials.upper)
+    take = whole.intersection(serials)
+    if locked.status != UnitClaim.Status.LIVE or locked.role != UnitClaim.Role.DIRECT or not take:
+        raise Conflict(
+            _("Claim %(claim)s has no live units in that range to cancel.") % {"claim": locked.pk},
+            code="nothing_to_cancel",
+            field="serial_range",
+        )
+    blocks = list(Block.objects.select_for_update(of=("self",)).filter(claim=locked).order_by("pk"))
+    inside, lower_side, upper_side = [], [], []
+    for block in blocks:
+        block_range = serial_numbers.SerialRange(block.serials.lower, block.serials.upper)
+        overlap = block_range.intersection(take)
+        if overlap:
+            if block.status != Block.Status.FROZEN or block.transfer_count != 0:
+                raise RuleViolation.of(
+                    "R7",
+                    _(
+                        "%(mechanism)s units of claim %(claim)s in that range are %(status)s "
+                        "and have been transferred %(count)s time(s): only frozen, untraded units "
+                        "can be cancelled for another mechanism (R7)."
+                    )
+                    % {
+                        "mechanism": locked.mechanism.code,
+                        "claim": locked.pk,
+                        "status": block.status,
+                        "count": block.transfer_count,
+                    },
+                    field="serial_range",
+                    claim=locked.pk,
+                    block=block.pk,
+                    status=block.status,
+                    transfer_count=block.transfer_count,
+                )
+            block = _carve(block, overlap)  # split at the boundaries, nothing changed yet
+            inside.append(block)
+            if block_range.lower < take.lower:
+                lower_side.append(Block.objects.get(claim=locked, serials__contains=take.lower - 1))
+            if take.upper < block_range.upper:
+                upper_side.append(Block.objects.get(claim=locked, serials__contains=take.upper))
+        elif block_range.upper <= take.lower:
+            lower_side.append(block)
+        else:
+            upper_side.append(block)
+    lower = (
+        serial_numbers.SerialRange(whole.lower, take.lower) if whole.lower < take.lower else None
+    )
+    upper = (
+        serial_numbers.SerialRange(take.upper, whole.upper) if take.upper < whole.upper else None
+    )
+    # The original claim keeps a side whose blocks cannot move (final blocks never change).
+    if lower and upper:
+        if not _final(upper_side):
+            kept, moved, moved_blocks = lower, upper, upper_side
+        elif not _final(lower_side):
+            kept, moved, moved_blocks = upper, lower, lower_side
+        else:
+            raise RuleViolation.of(
+                "R7",
+                _(
+                    "Claim %(claim)s has retired, cancelled or expired units on both sides of "
+                    "the range: cancel a range that starts or ends at the claim's edge."
+                )
+                % {"claim": locked.pk},
+                field="serial_range",
+                claim=locked.pk,
+            )
+    else:
+        kept, moved, moved_blocks = lower or upper, None, []
+
+    def part_claim(part: serial_numbers.SerialRange, **fields: Any) -> UnitClaim:
+        created = UnitClaim.objects.create(
+            mechanism_id=locked.mechanism_id,
+            stream_id=locked.stream_id,
+            production_record_id=locked.production_record_id,
+            serials=NumericRange(part.lower, part.upper, "[)"),
+            quantity=part.length,
+            vintage=locked.vintage,
+            role=locked.role,
+            account_id=locked.account_id,
+            expires_at=locked.expires_at,
+            declaration_id=locked.declaration_id,
+            issued_by_id=locked.issued_by_id,
+            split_from=locked,
+            **fields,
+        )
+        UnitClaim.objects.filter(pk=created.pk).update(issued_at=locked.issued_at)
+        return created
+
+    now = timezone.now()
+    if kept is not None:
+        UnitClaim.objects.filter(pk=locked.pk).update(
+            serials=NumericRange(kept.lower, kept.upper, "[)"), quantity=kept.length
+        )
+        if moved is not None:
+            other = part_claim(moved)
+            Block.objects.filter(pk__in=[block.pk for block in moved_blocks]).update(claim=other)
+        released = part_claim(
+            take, status=UnitClaim.Status.REVOKED, revoked_at=now, revocation_reason=reason
+        )
+        Block.objects.filter(pk__in=[block.pk for block in inside]).update(claim=released)
+    else:
+        UnitClaim.objects.filter(pk=locked.pk).update(
+            status=UnitClaim.Status.REVOKED, revoked_at=now, revocation_reason=reason
+        )
+        released = locked
+    cancellation = Cancellation.objects.create(
+        mechanism_id=locked.mechanism_id,
+        account_id=inside[0].account_id if len({b.account_id for b in inside}) == 1 else None,
+        claim=released,
+        quantity=take.length,
+        reason=reason,
+        actor=actor,
+    )
+    Block.objects.filter(pk__in=[block.pk for block in inside]).update(
+        status=Block.Status.CANCELLED, cancellation=cancellation
+    )
+    released.refresh_from_db()
+    return released, cancellation
 
 
 def units_expire(*, now: dt.datetime | None = None, batch_size: int = 10_000) -> int:
