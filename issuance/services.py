@@ -323,6 +323,21 @@ def _r7_range(
             return serial_numbers.SerialRange(lower, lower + quantity)
     if blocking:
         raise _r7_refusal(record, blocking)
+    if runs:
+        raise Conflict(
+            _(
+                "Production record %(record)s has no %(quantity)s contiguous units free or held "
+                "by frozen GECs (the longest run is %(longest)s)."
+            )
+            % {
+                "record": record.pk,
+                "quantity": quantity,
+                "longest": max(upper - lower for lower, upper in runs),
+            },
+            code="insufficient_unclaimed_units",
+            field="quantity",
+            details={"runs": [[lower, upper] for lower, upper in runs]},
+        )
     return _first_unclaimed(record, quantity)
 
 

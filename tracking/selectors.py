@@ -68,7 +68,33 @@ def _claim_summary(claim: UnitClaim) -> dict[str, Any]:
         "issued_at": claim.issued_at,
         "expires_at": claim.expires_at,
         "revoked_at": claim.revoked_at,
+        "revocation_reason": claim.revocation_reason,
     }
+
+
+def _cancellations(claims: list[UnitClaim], sequence: int) -> list[dict[str, Any]]:
+    """Revoked claims whose block holding the unit was cancelled (e.g. GECs cancelled under R7
+    when their MWh became CCER): published with the cancellation and its reason."""
+    revoked = [claim for claim in claims if claim.status == UnitClaim.Status.REVOKED]
+    if not revoked:
+        return []
+    blocks = (
+        Block.objects.filter(
+            claim__in=revoked, serials__contains=sequence, cancellation__isnull=False
+        )
+        .select_related("cancellation", "mechanism")
+        .order_by("cancellation__created_at", "pk")
+    )
+    return [
+        {
+            "claim": block.claim_id,
+            "mechanism": block.mechanism.code,
+            "cancellation": str(block.cancellation.public_id),
+            "reason": block.cancellation.reason,
+            "cancelled_at": block.cancellation.created_at,
+        }
+        for block in blocks
+    ]
 
 
 def unit_verify(serial_text: str) -> dict[str, Any]:
@@ -126,6 +152,7 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
         "custody": [],
         "retirement": None,
         "claims_history": [_claim_summary(claim) for claim in claims],
+        "cancellations": _cancellations(claims, serial.sequence),
     }
     if live is None:
         return result
