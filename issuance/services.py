@@ -487,15 +487,29 @@ def _issue(
     declaration = None
     if mechanism.requires_declaration:
         declaration = _covering_declaration(record)
-        if declaration is None:
-            raise Conflict(
+        if declaration is None and rules.RULES["R13"].enabled:
+            revoked = (
+                Declaration.objects.filter(
+                    stream_id=record.stream_id,
+                    revoked_at__isnull=False,
+                    period__contains=record.period,
+                )
+                .order_by("-revoked_at")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            raise RuleViolation.of(
+                "R13",
                 _(
-                    "%(mechanism)s requires a declaration of no double counting covering "
-                    "production record %(record)s."
+                    "%(mechanism)s requires a valid declaration of no double counting covering "
+                    "production record %(record)s (R13)."
                 )
                 % {"mechanism": mechanism.code, "record": record.pk},
-                code="declaration_missing",
                 field="production_record",
+                reason="declaration_missing",
+                record=record.pk,
+                period=[record.period.lower.isoformat(), record.period.upper.isoformat()],
+                revoked_declaration=revoked,
             )
     attempt = _ClaimAttempt()
     try:

@@ -41,6 +41,9 @@ cancellation       admin, auditor: all;       create: as transfer
 declaration        admin, auditor, issuers:   sign: project owners (own projects) only:
                    all; owners: own projects  it is the owner's attestation
                                               revoke: admin, the owner
+registration       admin, auditor, issuers:   create: admin, issuers of the mechanism
+(mechanism)        all; owners: own projects
+rule catalogue     the public                 -
 ledger event       admin, auditor: all;       -
                    others: their own acts
 checkpoint         every authenticated user   -
@@ -152,6 +155,7 @@ rules.add_rule("block.set_status", is_administrator)
 rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
 rules.add_rule("declaration.sign", is_project_owner & owns_project)
 rules.add_rule("declaration.revoke", is_administrator | (is_project_owner & owns_project))
+rules.add_rule("registration.create", is_administrator | (is_issuer & issues_mechanism))
 
 
 REFUSALS = {
@@ -175,6 +179,9 @@ REFUSALS = {
     "holding.operate": _("You may operate only your own organisation's accounts."),
     "declaration.sign": _("Only the project's owner may sign its declarations."),
     "declaration.revoke": _("Only the project's owner or an administrator may revoke it."),
+    "registration.create": _(
+        "Only an issuing body of this mechanism may register projects under it."
+    ),
 }
 
 
@@ -246,6 +253,7 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "stream": _projects("project__owner_id"),
     "production_record": _projects("stream__project__owner_id"),
     "declaration": _projects("project__owner_id"),
+    "registration": _projects("project__owner_id"),
     "issuance": _claims,
     "block": _own_organisation("account__organisation_id"),
     "transfer": _transfers,

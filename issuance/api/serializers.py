@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from registry import serials as serial_numbers
 from registry.api.serializers import range_text
-from registry.models import ProductionRecord, UnitClaim
+from registry.models import MechanismRegistration, ProductionRecord, Project, UnitClaim
 
 
 class IssuanceSerializer(serializers.ModelSerializer):
@@ -40,6 +40,8 @@ class IssuanceSerializer(serializers.ModelSerializer):
             "issued_at",
             "revoked_at",
             "revocation_reason",
+            "declaration",
+            "split_from",
         ]
 
     def get_serial_range(self, claim: UnitClaim) -> str:
@@ -114,3 +116,51 @@ class IssuanceCreateSerializer(serializers.Serializer):
                 code="range_outside_production",
             )
         return record
+
+
+class RuleSerializer(serializers.Serializer):
+    """One rule of the cross-mechanism catalogue and whether it is enabled here."""
+
+    id = serializers.CharField()
+    description = serializers.CharField()
+    effect = serializers.ChoiceField(choices=["reject", "flag"])
+    mechanisms = serializers.ListField(
+        child=serializers.CharField(), help_text="Empty: every mechanism."
+    )
+    source = serializers.CharField()
+    configurable = serializers.BooleanField()
+    enabled = serializers.BooleanField()
+    enforced_by = serializers.CharField()
+
+
+class MechanismRegistrationSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.code", read_only=True)
+    mechanism = serializers.CharField(source="mechanism.code", read_only=True)
+    crediting_start = serializers.DateTimeField(source="crediting_period.lower", read_only=True)
+    crediting_end = serializers.DateTimeField(
+        source="crediting_period.upper", read_only=True, allow_null=True
+    )
+    registered_by = serializers.CharField(source="registered_by.username", read_only=True)
+
+    class Meta:
+        model = MechanismRegistration
+        fields = [
+            "id",
+            "project",
+            "mechanism",
+            "reference",
+            "crediting_start",
+            "crediting_end",
+            "status",
+            "registered_by",
+            "registered_at",
+            "withdrawn_at",
+        ]
+
+
+class MechanismRegistrationCreateSerializer(serializers.Serializer):
+    project = serializers.SlugRelatedField(slug_field="code", queryset=Project.objects.all())
+    mechanism = serializers.CharField(max_length=16)
+    reference = serializers.CharField(max_length=100)
+    crediting_start = serializers.DateTimeField()
+    crediting_end = serializers.DateTimeField(required=False, allow_null=True)

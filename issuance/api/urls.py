@@ -1,10 +1,20 @@
-"""Routes of issuances under /api/v1/."""
+"""Routes of issuances, mechanism registrations and the rule catalogue under /api/v1/."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from issuance.api import views
 
 router = SimpleRouter()
 router.register("issuances", views.IssuanceViewSet, basename="issuance")
+router.register("registrations", views.MechanismRegistrationViewSet, basename="registration")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("rules/", views.RuleCatalogueView.as_view(), name="rule-catalogue"),
+    path(
+        "declarations/<int:declaration_pk>/units/",
+        views.DeclarationUnitsViewSet.as_view({"get": "list"}),
+        name="declaration-units",
+    ),
+    *router.urls,
+]

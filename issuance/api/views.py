@@ -6,14 +6,18 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from issuance import services
+from issuance import rules, services
 from issuance.api import serializers as api
+from registry import access
 from registry.api.base import RegistryGenericViewSet
 from registry.api.pagination import NewestFirstCursorPagination
 from registry.api.serializers import RequiredReasonSerializer
-from registry.models import UnitClaim
+from registry.models import Declaration, MechanismRegistration, UnitClaim
 from registry.selectors import mechanism_resolve
 from tracking.services import claim_revoke
 
@@ -25,7 +29,7 @@ class IssuanceFilter(django_filters.FilterSet):
 
     class Meta:
         model = UnitClaim
-        fields = ["mechanism", "project", "account", "status", "role", "vintage"]
+        fields = ["mechanism", "project", "account", "status", "role", "vintage", "declaration"]
 
 
 class IssuanceViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -67,3 +71,72 @@ class IssuanceViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
         payload = self.validated(RequiredReasonSerializer)
         claim_revoke(actor=request.user, claim=claim, reason=payload["reason"])
         return Response(api.IssuanceSerializer(self.base_queryset().get(pk=claim.pk)).data)
+
+
+class RuleCatalogueView(APIView):
+    """Public: the cross-mechanism rule catalogue (R1-R14 and more) and which rules are enabled.
+
+    A refused operation answers ``rule_violation`` naming one of these ids."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: api.RuleSerializer(many=True)}, auth=[{}])
+    def get(self, request):
+        return Response(api.RuleSerializer(rules.catalogue_listing(), many=True).data)
+
+
+class MechanismRegistrationViewSet(
+    RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Projects registered under a mechanism for a crediting period (e.g. CCER); a renewable
+    project's CCER registration freezes its untraded GECs (R7)."""
+
+    resource = "registration"
+    queryset = MechanismRegistration.objects.select_related(
+        "project", "mechanism", "registered_by"
+    ).order_by("id")
+    serializer_class = api.MechanismRegistrationSerializer
+    filterset_fields = {
+        "project__code": ["exact"],
+        "mechanism__code": ["exact"],
+        "status": ["exact"],
+    }
+
+    @extend_schema(
+        request=api.MechanismRegistrationCreateSerializer,
+        responses={201: api.MechanismRegistrationSerializer},
+    )
+    def create(self, request):
+        fields = self.validated(api.MechanismRegistrationCreateSerializer)
+        mechanism = mechanism_resolve(fields["mechanism"])
+        self.require("registration.create", mechanism)
+        registration = services.project_mechanism_register(
+            actor=request.user,
+            project=fields["project"],
+            mechanism=mechanism,
+            reference=fields["reference"],
+            crediting_start=fields["crediting_start"],
+            crediting_end=fields.get("crediting_end"),
+        )
+        return Response(
+            api.MechanismRegistrationSerializer(self.base_queryset().get(pk=registration.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class DeclarationUnitsViewSet(RegistryGenericViewSet, mixins.ListModelMixin):
+    """The units issued under one declaration of no double counting (R13), for auditors and
+    everyone who may see the declaration."""
+
+    resource = "issuance"
+    queryset = UnitClaim.objects.select_related(
+        "mechanism", "stream__project", "account", "issued_by"
+    )
+    serializer_class = api.IssuanceSerializer
+    pagination_class = NewestFirstCursorPagination
+
+    def get_queryset(self):
+        declarations = access.visible(self.request.user, "declaration", Declaration.objects.all())
+        declaration = get_object_or_404(declarations, pk=self.kwargs["declaration_pk"])
+        return super().get_queryset().filter(declaration=declaration)

@@ -33,13 +33,14 @@ from django.utils import timezone
 
 from accounts.models import HoldingAccount, Organisation, User
 from accounts.services import holding_account_set_status
-from issuance.services import unit_claim_issue
+from issuance.services import project_mechanism_register, unit_claim_issue
 from registry.ledger import GENESIS_HASH, checkpoint_hash, merkle_root, seal
 from registry.models import (
     Checkpoint,
     Declaration,
     LedgerEvent,
     Mechanism,
+    MechanismRegistration,
     ProductionRecord,
     Project,
     Stream,
@@ -139,6 +140,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET ledger/checkpoints/":                   (200, 200, 200, 200, 200, 200, 200, 401),
     "GET ledger/checkpoints/{checkpoint}/":      (200, 200, 200, 200, 200, 200, 200, 401),
     "GET verify/{serial}/":                      (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET rules/":                                (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET registrations/":                        (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST registrations/ [CCER, mechanism B]":   (201, 403, 201, 403, 403, 403, 403, 401),
+    "GET registrations/{forest_registration}/":  (200, 200, 200, 404, 404, 200, 404, 401),
+    "GET declarations/{windco_declaration}/units/":
+                                                 (200, 200, 200, 200, 404, 200, 404, 401),
     "GET /api/schema/":                          (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/docs/":                            (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/redoc/":                           (200, 200, 200, 200, 200, 200, 200, 200),
@@ -295,6 +302,14 @@ def _build() -> Scenario:
         quantity=Decimal("500"),
     )
     s.add("carbon_record", carbon_record, carbon_record.pk)
+    forest_registration = project_mechanism_register(
+        actor=second_issuer,
+        project=forest,
+        mechanism="CCER",
+        reference="CCER-FOREST-1",
+        crediting_start=march[0],
+    )
+    s.add("forest_registration", forest_registration, forest_registration.pk)
     for name, signer, project, unit_kind in (
         ("windco_declaration", owner, wind_farm, "E"),
         ("carbonco_declaration", carbon_owner, forest, "C"),
@@ -520,6 +535,16 @@ def _cancellation(s: Scenario, persona: str) -> dict:
     }
 
 
+def _registration(s: Scenario, persona: str) -> dict:
+    start, _ = month(2025, 1)
+    return {
+        "project": s.keys["wind_farm"],
+        "mechanism": "CCER",
+        "reference": "CCER-WIND-1",
+        "crediting_start": start.isoformat(),
+    }
+
+
 BODIES = {
     "POST auth/token/": _token,
     "POST organizations/": _organisation,
@@ -542,6 +567,7 @@ BODIES = {
     "POST transfers/": _transfer,
     "POST retirements/": _retirement,
     "POST cancellations/": _cancellation,
+    "POST registrations/ [CCER, mechanism B]": _registration,
 }
 
 
@@ -619,6 +645,7 @@ LISTS: dict[str, tuple[type[Model], str, str]] = {
     "cancellations/": (Cancellation, "public_id", "id"),
     "ledger/": (LedgerEvent, "id", "id"),
     "ledger/checkpoints/": (Checkpoint, "sequence", "sequence"),
+    "registrations/": (MechanismRegistration, "id", "id"),
 }
 
 #: list path -> persona -> what the list holds: ALL rows, NOTHING, named scenario objects, or a Q
@@ -734,6 +761,15 @@ VISIBLE: dict[str, dict[str, Any]] = {
         "outsider": NOTHING,
     },
     "ledger/checkpoints/": dict.fromkeys(USERNAMES, ALL),
+    "registrations/": {
+        "administrator": ALL,
+        "issuer": ALL,
+        "second_issuer": ALL,
+        "project_owner": NOTHING,
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
 }
 
 

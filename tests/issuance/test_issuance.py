@@ -259,7 +259,9 @@ def test_mechanism_requiring_declaration_is_refused_without_one(
             account=owner_account,
             quantity=10,
         )
-    assert refusal.value.code == "declaration_missing"
+    assert refusal.value.code == "rule_violation"
+    assert refusal.value.details["rule"] == "R13"
+    assert refusal.value.details["facts"]["reason"] == "declaration_missing"
     assert not UnitClaim.objects.exists()
 
 

@@ -82,7 +82,9 @@ def test_revoked_declaration_stops_future_issuance_only(
             account=owner_account,
             quantity=10,
         )
-    assert refusal.value.code == "declaration_missing"
+    assert refusal.value.code == "rule_violation"
+    assert refusal.value.details["rule"] == "R13"
+    assert refusal.value.details["facts"]["reason"] == "declaration_missing"
     earlier.refresh_from_db()
     assert earlier.status == "live"
     with pytest.raises(Conflict):
