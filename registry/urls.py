@@ -18,6 +18,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("admin/rules/", include("issuance.admin_urls")),
     path("admin/", admin.site.urls),
     path("health/", health_view(), name="health"),
     path("api/v1/", include(api_v1)),
