@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "tracking",
     "issuance",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,9 @@ REGISTRY_CAPACITY_MARGIN = env.float("REGISTRY_CAPACITY_MARGIN", default=1.10)
 REGISTRY_FUTURE_TOLERANCE_HOURS = env.int("REGISTRY_FUTURE_TOLERANCE_HOURS", default=0)
 # Configurable rules of the catalogue (issuance/rules.py) switched off, e.g. "R13,R14".
 REGISTRY_DISABLED_RULES = env.list("REGISTRY_DISABLED_RULES", default=[])
+# ETS pre-allocation when no quantity is given: this percent of the entity's verified emissions
+# of the year before (DOMAIN.md section 6: 70 %), rounded down to whole allowances.
+REGISTRY_ETS_PREALLOCATION_PERCENT = env.int("REGISTRY_ETS_PREALLOCATION_PERCENT", default=70)
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
 
