@@ -33,6 +33,7 @@ from compliance.models import (
     VerifiedEmission,
 )
 from compliance.selectors import (
+    Surrendered,
     allowance_vintage,
     budget_stream,
     compliance_year_period,
@@ -141,6 +142,11 @@ def compliance_scheme_create(
     if kind not in ComplianceScheme.Kind.values:
         raise DomainError(_("Unknown scheme kind %(kind)s.") % {"kind": kind}, field="kind")
     percent = _percent(NATIONAL_CCER_LIMIT if ccer_limit_percent is None else ccer_limit_percent)
+    if percent != percent.quantize(Decimal("0.01")):
+        raise DomainError(
+            _("Give the CCER limit with at most two decimals."), field="ccer_limit_percent"
+        )
+    percent = percent.quantize(Decimal("0.01"))  # as stored, so facts read the same everywhere
     low, high = PILOT_CCER_LIMITS
     if (kind == ComplianceScheme.Kind.NATIONAL and percent != NATIONAL_CCER_LIMIT) or (
         kind == ComplianceScheme.Kind.PILOT and not low <= percent <= high
@@ -558,6 +564,28 @@ def _retire_for_compliance(
     return retirement
 
 
+def _require_within_obligation(
+    figure: VerifiedEmission, before: Surrendered, requested: int
+) -> None:
+    remaining = figure.quantity - before.total
+    if requested > remaining:
+        raise Conflict(
+            _(
+                "%(requested)s t exceed what remains of the %(year)s obligation: "
+                "%(remaining)s t of %(obligation)s t."
+            )
+            % {
+                "requested": requested,
+                "year": figure.compliance_year,
+                "remaining": remaining,
+                "obligation": figure.quantity,
+            },
+            code="exceeds_obligation",
+            field="allowance_quantity",
+            details={"obligation": figure.quantity, "remaining": remaining},
+        )
+
+
 @retry_transaction()
 def units_surrender(
     *,
@@ -621,6 +649,8 @@ def units_surrender(
                     field="compliance_year",
                 )
             before = surrendered_for(entity=entity, compliance_year=year)
+            # Before any block is locked, so a late surrender hears about the obligation.
+            _require_within_obligation(figure, before, allowance_quantity + ccer_quantity)
             cea_pieces: list[Piece] = []
             if allowance_quantity:
                 cea_pieces = _allowances_of_year(
@@ -641,23 +671,8 @@ def units_surrender(
                     for_transfer=False,
                 )
             ccer_taken = sum(piece.take.length for piece in ccer_pieces)
-            remaining = figure.quantity - before.total
-            if allowance_quantity + ccer_taken > remaining:
-                raise Conflict(
-                    _(
-                        "%(requested)s t exceed what remains of the %(year)s obligation: "
-                        "%(remaining)s t of %(obligation)s t."
-                    )
-                    % {
-                        "requested": allowance_quantity + ccer_taken,
-                        "year": year,
-                        "remaining": remaining,
-                        "obligation": figure.quantity,
-                    },
-                    code="exceeds_obligation",
-                    field="allowance_quantity",
-                    details={"obligation": figure.quantity, "remaining": remaining},
-                )
+            # Again with the CCER of a serial range, now that their number is known.
+            _require_within_obligation(figure, before, allowance_quantity + ccer_taken)
             if ccer_pieces and compliance_rules.r10_enabled():
                 compliance_rules.check_ccer_share(
                     scheme=scheme,
