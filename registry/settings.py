@@ -188,6 +188,8 @@ SPECTACULAR_SETTINGS = {
         "MechanismKindEnum": "registry.models.Mechanism.Kind",
         "OrganisationKindEnum": "accounts.models.Organisation.Kind",
         "LedgerEventKindEnum": "registry.models.LedgerEvent.Kind",
+        "ComplianceSchemeKindEnum": "compliance.models.ComplianceScheme.Kind",
+        "AllocationKindEnum": "compliance.models.Allocation.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
