@@ -146,7 +146,7 @@ class CoveredEntity(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.organisation_id} in {self.scheme_id}"
+        return f"{self.organisation.code} ({self.scheme.code})"
 
 
 class VerifiedEmission(models.Model):
