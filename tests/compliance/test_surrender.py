@@ -315,3 +315,15 @@ def test_the_position_shows_obligation_allocation_holdings_and_headroom(steel_us
     assert (position.surrendered_allowances, position.surrendered_ccer) == (300, 20)
     assert position.remaining == 680
     assert (position.ccer_allowed, position.ccer_headroom) == (50, 30)
+
+
+def test_ccer_can_be_chosen_by_serial_range(steel_user, obliged, forest):
+    claim = UnitClaim.objects.get(mechanism__code="CCER")
+    first = claim.serials.lower + 100
+    chosen = f"CN-{forest.code}-C-{claim.vintage}-{first:012d}-{first + 29:012d}"
+
+    result = surrender(steel_user, obliged, 970, 0, ccer_serial_range=chosen)
+
+    assert result.ccer_quantity == 30
+    retired = Block.objects.get(retirement=result.ccer_retirement)
+    assert (retired.serials.lower, retired.serials.upper) == (first, first + 30)
