@@ -246,6 +246,25 @@ def _r8_local_credit_exclusions(*, mechanism, project, **_context) -> None:
         )
 
 
+def _r10_compliance_only_by_surrender(*, mechanism, retirement, **_context) -> None:
+    # A retirement "for ETS compliance" outside a surrender would skip the CCER share, the
+    # project and the vintage checks of R10; compliance.services.units_surrender writes its
+    # retirements itself, under those checks.
+    if retirement.purpose == "ets_compliance":
+        raise RuleViolation.of(
+            "R10",
+            _(
+                "%(mechanism)s is used for ETS compliance only through a surrender, which checks "
+                "the CCER limit and eligibility (R10)."
+            )
+            % {"mechanism": mechanism.code},
+            field="purpose",
+            reason="compliance_only_by_surrender",
+            mechanism=mechanism.code,
+            purpose=retirement.purpose,
+        )
+
+
 CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "R1",
@@ -340,7 +359,13 @@ CATALOGUE: tuple[Rule, ...] = (
         "national ETS rules",
         mechanisms=("CEA", "CCER"),
         configurable=True,
-        enforced_by="not enforced yet",
+        enforced_by=(
+            "compliance.rules in units_surrender (CCER share per scheme, projects under "
+            "allowance management, CCER issued before the cut-off); retirement check (no "
+            "ets_compliance retirement outside a surrender); over-surrender refused always "
+            "(service and database trigger)"
+        ),
+        retirement_check=_r10_compliance_only_by_surrender,
     ),
     Rule(
         "R11",

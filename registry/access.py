@@ -46,6 +46,13 @@ registration       admin, auditor, issuers:   create: admin, issuers of the mech
 rule catalogue     the public                 -
 ledger event       admin, auditor: all;       -
                    others: their own acts
+compliance scheme  every authenticated user   - (reference data, read only)
+covered entity     admin, auditor: all;       create: admin
+                   others: their organisation
+verified emission  as its covered entity      create: admin
+allocation         as its covered entity      create: admin
+surrender          as its covered entity      create: admin, members of the entity's
+                                              organisation operating its compliance account
 checkpoint         every authenticated user   -
 verify/{serial}    the public                 -
 =================  =========================  ==============================================
@@ -156,6 +163,11 @@ rules.add_rule("holding.operate", is_administrator | (is_account_operator & hold
 rules.add_rule("declaration.sign", is_project_owner & owns_project)
 rules.add_rule("declaration.revoke", is_administrator | (is_project_owner & owns_project))
 rules.add_rule("registration.create", is_administrator | (is_issuer & issues_mechanism))
+rules.add_rule("covered_entity.create", is_administrator)
+rules.add_rule("verified_emission.create", is_administrator)
+rules.add_rule("allocation.create", is_administrator)
+# The target is the entity's compliance account: its holders surrender from it.
+rules.add_rule("surrender.create", is_administrator | (is_account_operator & holds_account))
 
 
 REFUSALS = {
@@ -182,6 +194,10 @@ REFUSALS = {
     "registration.create": _(
         "Only an issuing body of this mechanism may register projects under it."
     ),
+    "covered_entity.create": _("Only a registry administrator may register covered entities."),
+    "verified_emission.create": _("Only a registry administrator may record verified emissions."),
+    "allocation.create": _("Only a registry administrator may allocate allowances."),
+    "surrender.create": _("Only the covered entity's account holders may surrender for it."),
 }
 
 
@@ -261,6 +277,11 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "cancellation": _own_organisation("account__organisation_id"),
     "ledger_event": _own_acts,
     "checkpoint": _everyone,
+    "compliance_scheme": _everyone,
+    "covered_entity": _own_organisation("organisation_id"),
+    "verified_emission": _own_organisation("entity__organisation_id"),
+    "allocation": _own_organisation("entity__organisation_id"),
+    "surrender": _own_organisation("entity__organisation_id"),
 }
 
 

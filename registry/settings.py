@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "tracking",
     "issuance",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,8 @@ SPECTACULAR_SETTINGS = {
         "MechanismKindEnum": "registry.models.Mechanism.Kind",
         "OrganisationKindEnum": "accounts.models.Organisation.Kind",
         "LedgerEventKindEnum": "registry.models.LedgerEvent.Kind",
+        "ComplianceSchemeKindEnum": "compliance.models.ComplianceScheme.Kind",
+        "AllocationKindEnum": "compliance.models.Allocation.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -231,6 +234,9 @@ except ValueError:
     raise ImproperlyConfigured(
         "REGISTRY_IREC_CHINA_LAST_GENERATION_DAY must be a date as YYYY-MM-DD"
     ) from None
+# ETS pre-allocation when no quantity is given: this percent of the entity's verified emissions
+# of the year before (DOMAIN.md section 6: 70 %), rounded down to whole allowances.
+REGISTRY_ETS_PREALLOCATION_PERCENT = env.int("REGISTRY_ETS_PREALLOCATION_PERCENT", default=70)
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
 

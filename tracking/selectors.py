@@ -20,6 +20,9 @@ _CUSTODY_KINDS = {
     LedgerEvent.Kind.UNITS_CANCELLED,
     LedgerEvent.Kind.BLOCK_STATUS,
     LedgerEvent.Kind.CLAIM_REVOKED,
+    # Allowances: allocated (or taken back by a downward adjustment) and surrendered.
+    LedgerEvent.Kind.ALLOWANCES_ALLOCATED,
+    LedgerEvent.Kind.UNITS_SURRENDERED,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import NumericRange
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -98,7 +98,12 @@ def _parse_range(text: Any) -> tuple[Stream, serial_numbers.ParsedRange]:
 
 
 def _pieces_by_quantity(
-    *, account: HoldingAccount, mechanism: Mechanism, quantity: int, for_transfer: bool
+    *,
+    account: HoldingAccount,
+    mechanism: Mechanism,
+    quantity: int,
+    for_transfer: bool,
+    narrow: Q | None = None,
 ) -> list[Piece]:
     """Lock enough active blocks, taken in serial order, to cover ``quantity`` units.
 
@@ -108,10 +113,13 @@ def _pieces_by_quantity(
     few. Services that lock blocks without the account (revocation, freezing, expiry) may meet
     these locks in another order; PostgreSQL then aborts one side and it runs again whole.
     Under READ COMMITTED a block changed meanwhile is re-read and dropped if no longer active.
+    ``narrow`` restricts the candidates further (e.g. allowances of one compliance year).
     """
     candidates = Block.objects.filter(
         account=account, mechanism=mechanism, status=Block.Status.ACTIVE
     )
+    if narrow is not None:
+        candidates = candidates.filter(narrow)
     if for_transfer and mechanism.max_transfers is not None:
         candidates = candidates.filter(transfer_count__lt=mechanism.max_transfers)
     ordered = (
