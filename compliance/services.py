@@ -252,9 +252,8 @@ def verified_emissions_record(
     what the entity already surrendered for the year, and (R10, unless disabled) below what
     keeps the CCER already surrendered within the scheme's share.
 
-    No ledger event: there is no ledger kind for verified emissions yet (see
-    docs/architecture.md); the rows themselves are never deleted and a superseded figure never
-    changes.
+    Writes an ``emissions.verified`` ledger event; the rows are never deleted and a superseded
+    figure never changes.
     """
     require_administrator(actor, "record verified emissions")
     year = _year(compliance_year)
@@ -288,7 +287,7 @@ def verified_emissions_record(
                 )
             if current is not None:
                 VerifiedEmission.objects.filter(pk=current.pk).update(superseded_at=timezone.now())
-            return VerifiedEmission.objects.create(
+            verified = VerifiedEmission.objects.create(
                 entity=entity,
                 compliance_year=year,
                 quantity=quantity,
@@ -296,6 +295,23 @@ def verified_emissions_record(
                 supersedes=current,
                 recorded_by=actor,
             )
+            record_event(
+                kind=LedgerEvent.Kind.EMISSIONS_VERIFIED,
+                actor=actor,
+                subjects=[
+                    f"organisation:{entity.organisation_id}",
+                    f"account:{entity.account_id}",
+                ],
+                payload={
+                    "verified_emission": verified.pk,
+                    "entity": entity.pk,
+                    "compliance_year": year,
+                    "quantity": quantity,
+                    "verifier": verified.verifier,
+                    "supersedes": current.pk if current is not None else None,
+                },
+            )
+            return verified
     except RuleViolation as refusal:
         record_refusal(
             actor=actor,
@@ -371,15 +387,15 @@ def _allocate_units(
     stream = budget_stream(scheme)
     # As issuance: "allocate serials -> claim them" runs under the stream's advisory lock.
     advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
-    # Allowance records of a year share its period, which only ``derived`` records may do
-    # (several records per period, none metered); see docs/architecture.md.
+    # Allowance records of a year share its period: ``allocated`` records may (several records
+    # per period, none of another source); see docs/architecture.md.
     record = allocate_production(
         actor=actor,
         project=scheme.budget_project,
         unit_kind=UnitKind.CARBON,
         period=compliance_year_period(year),
         quantity=Decimal(quantity),
-        source=ProductionRecord.Source.DERIVED,
+        source=ProductionRecord.Source.ALLOCATED,
     )
     claim = UnitClaim.objects.create(
         mechanism=cea,

@@ -183,6 +183,7 @@ class ProductionRecord(models.Model):
     class Source(models.TextChoices):
         METERED = "metered", _("Metered or verified")
         DERIVED = "derived", _("Derived from another unit kind")
+        ALLOCATED = "allocated", _("Allowances allocated for a compliance year")
 
     stream = models.ForeignKey(
         Stream, verbose_name=_("stream"), on_delete=models.PROTECT, related_name="records"
@@ -525,6 +526,7 @@ class LedgerEvent(models.Model):
         ADJUSTMENT_STATUS = "adjustment.status", _("Corresponding adjustment status changed")
         EXTERNAL_IMPORTED = "external.imported", _("Records imported from another registry")
         EXTERNAL_MATCHED = "external.matched", _("Imported record linked to a project")
+        EMISSIONS_VERIFIED = "emissions.verified", _("Verified emissions recorded")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

@@ -290,9 +290,10 @@ def allocate_production(
     except Stream.DoesNotExist:
         raise NotFound(_("The project has no such stream."), field="unit_kind") from None
     overlapping_records = ProductionRecord.objects.filter(stream=stream, period__overlap=period)
-    if source == ProductionRecord.Source.DERIVED:
-        # Several derivations may share a period; only metered output there would double count.
-        overlapping_records = overlapping_records.exclude(source=ProductionRecord.Source.DERIVED)
+    if source != ProductionRecord.Source.METERED:
+        # Several derivations (or allocations) may share a period; only records of another
+        # source there would double count.
+        overlapping_records = overlapping_records.exclude(source=source)
     overlapping = overlapping_records.order_by("pk").first()
     if overlapping is not None:
         raise Conflict(
