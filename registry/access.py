@@ -44,6 +44,11 @@ declaration        admin, auditor, issuers:   sign: project owners (own projects
 ledger event       admin, auditor: all;       -
                    others: their own acts
 checkpoint         every authenticated user   -
+corresponding      admin, auditor: all;       set status (forward only): admin
+adjustment (R14)   others: of transfers from
+                   or to own accounts
+neutrality event   every authenticated user   create: admin
+(R11)
 verify/{serial}    the public                 -
 =================  =========================  ==============================================
 
@@ -152,6 +157,8 @@ rules.add_rule("block.set_status", is_administrator)
 rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
 rules.add_rule("declaration.sign", is_project_owner & owns_project)
 rules.add_rule("declaration.revoke", is_administrator | (is_project_owner & owns_project))
+rules.add_rule("corresponding_adjustment.set_status", is_administrator)
+rules.add_rule("neutrality_event.create", is_administrator)
 
 
 REFUSALS = {
@@ -175,6 +182,10 @@ REFUSALS = {
     "holding.operate": _("You may operate only your own organisation's accounts."),
     "declaration.sign": _("Only the project's owner may sign its declarations."),
     "declaration.revoke": _("Only the project's owner or an administrator may revoke it."),
+    "corresponding_adjustment.set_status": _(
+        "Only a registry administrator may change the status of corresponding adjustments."
+    ),
+    "neutrality_event.create": _("Only a registry administrator may record neutrality events."),
 }
 
 
@@ -234,6 +245,15 @@ def _transfers(user) -> Q:
     )
 
 
+def _adjustments(user) -> Q:
+    organisation_id = _organisation_id(user)
+    if not organisation_id:
+        return NOTHING
+    return Q(transfer__source_account__organisation_id=organisation_id) | Q(
+        transfer__target_account__organisation_id=organisation_id
+    )
+
+
 def _own_acts(user) -> Q:
     return Q(actor_id=user.pk) if _role(user) else NOTHING
 
@@ -253,6 +273,8 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "cancellation": _own_organisation("account__organisation_id"),
     "ledger_event": _own_acts,
     "checkpoint": _everyone,
+    "corresponding_adjustment": _adjustments,
+    "neutrality_event": _everyone,
 }
 
 

@@ -381,3 +381,103 @@ def test_verify_shows_the_adjustment_status_of_a_unit_that_crossed_a_border(
     assert shown["status"] == "pending"
     assert (shown["host_country"], shown["acquiring_country"]) == ("CN", "DE")
     assert stayed["corresponding_adjustments"] == []
+
+
+# --- API --------------------------------------------------------------------------------------
+
+ADJUSTMENTS = "/api/v1/corresponding-adjustments/"
+
+
+@pytest.fixture
+def adjustment(project_owner, ccer_claim, owner_account, foreign_account):
+    send_abroad(project_owner, owner_account, foreign_account, quantity=100)
+    return CorrespondingAdjustment.objects.get()
+
+
+def listed(client) -> list[int]:
+    response = client.get(ADJUSTMENTS)
+    assert response.status_code == 200, response.content
+    return [row["id"] for row in response.json()["results"]]
+
+
+def test_adjustments_are_listed_for_admin_auditor_and_both_sides_of_the_transfer_only(
+    api, adjustment, administrator, auditor, project_owner, foreign_buyer, buyer, outsider
+):
+    for seeing in (administrator, auditor, project_owner, foreign_buyer):
+        assert listed(api(seeing)) == [adjustment.pk]
+    for blind in (buyer, outsider):
+        assert listed(api(blind)) == []
+        assert api(blind).get(f"{ADJUSTMENTS}{adjustment.pk}/").status_code == 404
+    assert api(None).get(ADJUSTMENTS).status_code == 401
+
+
+def test_an_adjustment_shows_its_range_countries_and_status(api, adjustment, wind_farm, auditor):
+    body = api(auditor).get(f"{ADJUSTMENTS}{adjustment.pk}/").json()
+
+    assert body["status"] == "not_started"
+    assert (body["host_country"], body["acquiring_country"]) == ("CN", "DE")
+    assert body["mechanism"] == "CCER" and body["quantity"] == 100
+    assert body["serial_range"] == f"CN-{wind_farm.code}-C-202503-000000000001-000000000100"
+    assert body["transfer"] == str(adjustment.transfer.public_id)
+    filtered = api(auditor).get(ADJUSTMENTS, {"status": "completed"}).json()["results"]
+    assert filtered == []
+
+
+def test_only_an_administrator_moves_the_status_forward_through_the_api(
+    api, adjustment, administrator, auditor, project_owner, foreign_buyer, buyer
+):
+    url = f"{ADJUSTMENTS}{adjustment.pk}/status/"
+    body = {"status": "pending", "reference": "CN BTR 2026, table 4"}
+
+    assert api(None).post(url, body).status_code == 401
+    for refused in (auditor, project_owner, foreign_buyer):
+        response = api(refused).post(url, body)
+        assert response.status_code == 403, response.content
+        assert response.json()["code"] == "permission_denied"
+    assert api(buyer).post(url, body).status_code == 404  # not disclosed
+    adjustment.refresh_from_db()
+    assert adjustment.status == "not_started"
+
+    moved = api(administrator).post(url, body)
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["status"] == "pending" and moved.json()["pending_at"]
+
+    backwards = api(administrator).post(url, {**body, "status": "not_started"})
+    assert backwards.status_code == 400  # not a forward step: not even offered
+    again = api(administrator).post(url, body)
+    assert again.status_code == 409
+    assert again.json()["code"] == "invalid_status_change"
+    no_reference = api(administrator).post(url, {"status": "completed", "reference": ""})
+    assert no_reference.status_code == 400
+    adjustment.refresh_from_db()
+    assert adjustment.status == "pending"
+
+
+def test_retiring_abroad_through_the_api_answers_409_naming_r14(
+    api, adjustment, foreign_buyer, foreign_account
+):
+    response = api(foreign_buyer).post(
+        "/api/v1/retirements/",
+        {
+            **{key: str(value) for key, value in RETIREMENT_DEFAULTS.items()},
+            "reporting_year": 2025,
+            "account": foreign_account.number,
+            "mechanism": "CCER",
+            "quantity": 5,
+        },
+    )
+
+    assert response.status_code == 409, response.content
+    body = response.json()
+    assert body["code"] == "rule_violation"
+    assert body["details"]["rule"] == "R14"
+    assert body["details"]["facts"]["adjustment"] == adjustment.pk
+    assert not Retirement.objects.exists()
+
+
+def test_public_verify_shows_the_adjustment(api, adjustment, wind_farm):
+    serial = Serial("CN", wind_farm.code, "C", 202503, 7)
+
+    unit = api(None).get(f"/api/v1/verify/{serial}/").json()
+
+    assert [entry["status"] for entry in unit["corresponding_adjustments"]] == ["not_started"]

@@ -360,3 +360,103 @@ def test_vcu_for_a_forestry_project_built_for_an_event_is_refused_too(
             mechanism=Mechanism.objects.get(code="VCU"), project=forest, record=None
         )
     assert refusal.value.details["rule"] == "R11"
+
+
+# --- API --------------------------------------------------------------------------------------
+
+EVENTS = "/api/v1/neutrality-events/"
+
+
+def event_body(project_owner, **override):
+    return {
+        "name": "Hangzhou Games",
+        "organiser": project_owner.organisation.code,
+        "start_date": "2023-09-23",
+        "end_date": "2023-10-08",
+        "location": "CN-ZJ",
+        "projects": [],
+        **override,
+    }
+
+
+def test_only_an_administrator_records_an_event_through_the_api(
+    api, administrator, auditor, project_owner, issuer, buyer, outsider, games_solar
+):
+    body = event_body(project_owner, projects=[games_solar.code])
+
+    assert api(None).post(EVENTS, body).status_code == 401
+    for refused in (auditor, project_owner, issuer, buyer, outsider):
+        response = api(refused).post(EVENTS, body)
+        assert response.status_code == 403, response.content
+    assert not NeutralityEvent.objects.exists()
+
+    created = api(administrator).post(EVENTS, body)
+    assert created.status_code == 201, created.content
+    assert created.json()["projects"] == [games_solar.code]
+    assert created.json()["organiser"] == project_owner.organisation.code
+
+    bad = api(administrator).post(EVENTS, event_body(project_owner, location="Hangzhou"))
+    assert bad.status_code == 400
+    assert "location" in bad.json()["errors"]
+    unknown = api(administrator).post(EVENTS, event_body(project_owner, projects=["PZZZZZ"]))
+    assert unknown.status_code == 400
+    assert NeutralityEvent.objects.count() == 1
+
+
+def test_events_are_readable_by_every_authenticated_user(
+    api, games, administrator, auditor, buyer, outsider
+):
+    for reader in (administrator, auditor, buyer, outsider):
+        response = api(reader).get(EVENTS)
+        assert response.status_code == 200
+        assert [row["id"] for row in response.json()["results"]] == [games.pk]
+    assert api(buyer).get(f"{EVENTS}{games.pk}/").json()["name"] == "Beijing Summer Games"
+    assert api(buyer).get(f"{EVENTS}{games.pk + 1000}/").status_code == 404
+    assert api(None).get(EVENTS).status_code == 401
+
+
+def retirement_body(account, **override):
+    return {
+        **{key: str(value) for key, value in EVENT_RETIREMENT.items()},
+        "reporting_year": 2025,
+        "account": account.number,
+        "mechanism": "CCER",
+        "quantity": 5,
+        **override,
+    }
+
+
+def test_an_event_retirement_through_the_api_names_the_event(
+    api, today, project_owner, games, ccer_claim, owner_account
+):
+    today(dt.date(2025, 3, 1))
+
+    response = api(project_owner).post(
+        "/api/v1/retirements/", retirement_body(owner_account, event=games.pk)
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["event"] == games.pk
+    listed = api(project_owner).get("/api/v1/retirements/", {"event": games.pk}).json()
+    assert [row["id"] for row in listed["results"]] == [response.json()["id"]]
+
+
+def test_an_event_retirement_through_the_api_without_event_or_too_late_is_refused(
+    api, today, project_owner, games, ccer_claim, owner_account
+):
+    missing = api(project_owner).post("/api/v1/retirements/", retirement_body(owner_account))
+    assert missing.status_code == 400
+    assert missing.json()["errors"]["event"][0]["code"] == "event_required"
+    unknown = api(project_owner).post(
+        "/api/v1/retirements/", retirement_body(owner_account, event=games.pk + 1000)
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["reason"] == "unknown_event"
+
+    today(dt.date(2025, 9, 1))
+    late = api(project_owner).post(
+        "/api/v1/retirements/", retirement_body(owner_account, event=games.pk)
+    )
+    assert late.status_code == 409
+    assert late.json()["details"]["rule"] == "R11"
+    assert not Retirement.objects.exists()
