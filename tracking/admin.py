@@ -91,7 +91,7 @@ class NeutralityEventAdmin(admin.ModelAdmin):
         return self.fields if obj is not None else ()
 
     def has_add_permission(self, request):
-        return is_administrator(request.user)
+        return super().has_add_permission(request) and is_administrator(request.user)
 
     def has_delete_permission(self, request, obj=None):
         return False

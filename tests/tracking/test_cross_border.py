@@ -481,3 +481,28 @@ def test_public_verify_shows_the_adjustment(api, adjustment, wind_farm):
     unit = api(None).get(f"/api/v1/verify/{serial}/").json()
 
     assert [entry["status"] for entry in unit["corresponding_adjustments"]] == ["not_started"]
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+def test_admin_action_asks_for_a_reference_then_moves_the_status_through_the_service(
+    client, superuser, adjustment
+):
+    client.force_login(superuser)
+    url = "/admin/tracking/correspondingadjustment/"
+    assert client.get(url).status_code == 200
+    chosen = {"action": "mark_pending", "_selected_action": [adjustment.pk]}
+
+    asked = client.post(url, chosen)
+    assert asked.status_code == 200 and b"reference" in asked.content
+    adjustment.refresh_from_db()
+    assert adjustment.status == "not_started"
+
+    done = client.post(url, {**chosen, "apply": "1", "reference": "CN BTR 2026"})
+    assert done.status_code == 302
+    adjustment.refresh_from_db()
+    assert adjustment.status == "pending"
+    event = LedgerEvent.objects.get(kind=LedgerEvent.Kind.ADJUSTMENT_STATUS)
+    assert event.payload["reference"] == "CN BTR 2026"
+    assert client.get(f"{url}{adjustment.pk}/change/").status_code == 200  # read-only view

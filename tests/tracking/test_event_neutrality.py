@@ -460,3 +460,39 @@ def test_an_event_retirement_through_the_api_without_event_or_too_late_is_refuse
     assert late.status_code == 409
     assert late.json()["details"]["rule"] == "R11"
     assert not Retirement.objects.exists()
+
+
+def test_admin_records_an_event_through_the_service(client, superuser, project_owner, games_solar):
+    client.force_login(superuser)
+
+    response = client.post(
+        "/admin/tracking/neutralityevent/add/",
+        {
+            "name": "Chengdu Universiade",
+            "organiser": project_owner.organisation.pk,
+            "start_date": "2023-07-28",
+            "end_date": "2023-08-08",
+            "location": "CN-SC",
+            "projects": [games_solar.pk],
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    event = NeutralityEvent.objects.get()
+    assert list(event.projects.all()) == [games_solar]
+    assert LedgerEvent.objects.filter(
+        kind=LedgerEvent.Kind.RULE_FLAGGED, payload__facts__event=event.pk
+    ).exists()
+    bad = client.post(
+        "/admin/tracking/neutralityevent/add/",
+        {
+            "name": "Nowhere",
+            "organiser": project_owner.organisation.pk,
+            "start_date": "2023-07-28",
+            "end_date": "2023-08-08",
+            "location": "Nowhere",
+        },
+    )
+    assert bad.status_code == 200  # the form shows the error, nothing is written
+    assert NeutralityEvent.objects.count() == 1
+    assert client.get(f"/admin/tracking/neutralityevent/{event.pk}/change/").status_code == 200
