@@ -98,7 +98,9 @@ def _r11_no_credits_for_event_projects(*, mechanism, project, **_context) -> Non
 
 
 def _one_year_after(day: dt.date) -> dt.date:
-    """The same date a year later; 29 February becomes 28 February."""
+    """The same date a year later; 29 February becomes 28 February; the calendar's end stays."""
+    if day.year >= dt.MAXYEAR:
+        return dt.date.max
     try:
         return day.replace(year=day.year + 1)
     except ValueError:

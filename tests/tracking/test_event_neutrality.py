@@ -496,3 +496,23 @@ def test_admin_records_an_event_through_the_service(client, superuser, project_o
     assert bad.status_code == 200  # the form shows the error, nothing is written
     assert NeutralityEvent.objects.count() == 1
     assert client.get(f"/admin/tracking/neutralityevent/{event.pk}/change/").status_code == 200
+
+
+def test_an_event_ending_on_29_february_has_its_deadline_on_28_february(
+    today, administrator, project_owner, ccer_claim, owner_account
+):
+    leap = neutrality_event_create(
+        actor=administrator,
+        name="Leap-day summit",
+        organiser=project_owner.organisation,
+        start_date=dt.date(2024, 2, 27),
+        end_date=dt.date(2024, 2, 29),
+        location="CN-SH",
+    )
+    today(dt.date(2025, 2, 28))
+    assert retire_for(project_owner, owner_account, leap).quantity == 10
+
+    today(dt.date(2025, 3, 1))
+    with pytest.raises(RuleViolation) as refusal:
+        retire_for(project_owner, owner_account, leap)
+    assert refusal.value.details["facts"]["deadline"] == "2025-02-28"
