@@ -244,6 +244,7 @@ for _name, _effect in (
 ):
     if _effect not in {"reject", "flag"}:
         raise ImproperlyConfigured(f"{_name} must be 'reject' or 'flag'")
+del _name, _effect
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
 
