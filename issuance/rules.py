@@ -20,10 +20,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from registry.errors import RuleViolation
 from registry.ledger import record_flag
+from registry.models import Mechanism, UnitKind
+from registry.serials import SerialRange
+from tracking import checks
+from tracking.models import CorrespondingAdjustment, NeutralityEvent
 
 REJECT = "reject"
 FLAG = "flag"
@@ -265,6 +271,158 @@ def _r10_compliance_only_by_surrender(*, mechanism, retirement, **_context) -> N
         )
 
 
+def _is_carbon_credit(mechanism) -> bool:
+    """Credits in tonnes (CCER, VCU, VER, PHCER, ...), not allowances or energy attributes."""
+    return mechanism.unit_kind == UnitKind.CARBON and mechanism.kind == Mechanism.Kind.CERTIFICATE
+
+
+def _r11_no_credits_for_event_projects(*, mechanism, project, **_context) -> None:
+    if not _is_carbon_credit(mechanism):
+        return
+    events = list(NeutralityEvent.objects.filter(projects=project).order_by("pk"))
+    if events:
+        raise RuleViolation.of(
+            "R11",
+            _(
+                "%(mechanism)s cannot be issued for project %(project)s: it was built for the "
+                "neutrality of event %(event)s, so its reductions may not be issued as credits "
+                "elsewhere (R11)."
+            )
+            % {"mechanism": mechanism.code, "project": project.code, "event": events[0].name},
+            field="production_record",
+            project=project.code,
+            events=[event.pk for event in events],
+        )
+
+
+def _one_year_after(day: dt.date) -> dt.date:
+    """The same date a year later; 29 February becomes 28 February; the calendar's end stays."""
+    if day.year >= dt.MAXYEAR:
+        return dt.date.max
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
+def _r11_event_cancellation_deadline(*, actor, mechanism, account, pieces, retirement) -> None:
+    event = retirement.event
+    if event is None or not _is_carbon_credit(mechanism):
+        return
+    deadline = _one_year_after(event.end_date)
+    today = timezone.localdate()
+    if today <= deadline:
+        return
+    message = _(
+        "Credits for event %(event)s had to be retired by %(deadline)s, one year after it "
+        "ended (R11)."
+    ) % {"event": event.name, "deadline": deadline.isoformat()}
+    facts = {
+        "event": event.pk,
+        "event_end": event.end_date.isoformat(),
+        "deadline": deadline.isoformat(),
+        "retired_on": today.isoformat(),
+    }
+    if settings.REGISTRY_R11_LATE_CANCELLATION_EFFECT == REJECT:
+        raise RuleViolation.of("R11", message, field="event", **facts)
+    flag(
+        "R11",
+        message,
+        actor=actor,
+        subjects=[f"event:{event.pk}", f"account:{account.pk}"],
+        **facts,
+    )
+
+
+counts_toward_host_target = checks.counts_toward_host_target
+
+
+def _uncovered(take: SerialRange, adjustments) -> bool:
+    """Whether some serial of ``take`` lies in none of the adjustments' ranges."""
+    position = take.lower
+    for adjustment in sorted(adjustments, key=lambda item: item.serials.lower):
+        if adjustment.serials.lower > position:
+            return True
+        position = max(position, adjustment.serials.upper)
+        if position >= take.upper:
+            return False
+    return position < take.upper
+
+
+def _r14_adjustment_before_retirement_abroad(
+    *, actor, mechanism, account, pieces, retirement
+) -> None:
+    if not counts_toward_host_target(mechanism):
+        return
+    retiring_country = account.organisation.country
+    for piece in pieces:
+        project = piece.block.stream.project
+        if project.country == retiring_country:
+            continue  # retired at home: the host keeps counting it, no adjustment needed
+        serials = piece.take.format(
+            project.country, project.code, piece.block.stream.unit_kind, piece.block.vintage
+        )
+        adjustments = list(
+            CorrespondingAdjustment.objects.filter(
+                stream_id=piece.block.stream_id,
+                serials__overlap=NumericRange(piece.take.lower, piece.take.upper, "[)"),
+            ).order_by("pk")
+        )
+        open_adjustment = next(
+            (
+                item
+                for item in adjustments
+                if item.status != CorrespondingAdjustment.Status.COMPLETED
+            ),
+            None,
+        )
+        facts = {
+            "serials": serials,
+            "host_country": project.country,
+            "retiring_country": retiring_country,
+            "account": account.number,
+        }
+        if open_adjustment is not None:
+            message = _(
+                "Units %(serials)s count toward %(host)s's target and cannot be retired in "
+                "%(country)s until corresponding adjustment %(adjustment)s is completed; it is "
+                "%(status)s (R14)."
+            ) % {
+                "serials": serials,
+                "host": project.country,
+                "country": retiring_country,
+                "adjustment": open_adjustment.pk,
+                "status": str(open_adjustment.get_status_display()).lower(),
+            }
+            facts.update(adjustment=open_adjustment.pk, status=open_adjustment.status)
+            if settings.REGISTRY_R14_RETIREMENT_EFFECT == REJECT:
+                raise RuleViolation.of("R14", message, field="account", **facts)
+            flag(
+                "R14",
+                message,
+                actor=actor,
+                subjects=[f"account:{account.pk}", f"adjustment:{open_adjustment.pk}"],
+                **facts,
+            )
+        elif _uncovered(piece.take, adjustments):
+            # Units that reached a foreign account without leaving the host through a transfer
+            # (issued there directly, or moved before adjustments were tracked): no adjustment
+            # exists to wait for, so auditors are told instead.
+            flag(
+                "R14",
+                _(
+                    "Units %(serials)s count toward %(host)s's target and are retired in "
+                    "%(country)s without a recorded corresponding adjustment (R14)."
+                )
+                % {"serials": serials, "host": project.country, "country": retiring_country},
+                actor=actor,
+                subjects=[f"account:{account.pk}"],
+                adjustment=None,
+                status="missing",
+                **facts,
+            )
+
+
 CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "R1",
@@ -369,11 +527,21 @@ CATALOGUE: tuple[Rule, ...] = (
     ),
     Rule(
         "R11",
-        _("Event neutrality: credits cancelled within a year after the event."),
-        FLAG,
+        _(
+            "Event neutrality: credits retired within a year after the event; no credits for "
+            "projects built for the event."
+        ),
+        REJECT,
         "large-event neutrality guidance",
         configurable=True,
-        enforced_by="not enforced yet",
+        enforced_by=(
+            "issuance.rules (unit_claim_issue: no carbon credits for a project built for a "
+            "neutrality event; block_retire: carbon credits for an event retired at most one "
+            "year after it ended, reject or flag by REGISTRY_R11_LATE_CANCELLATION_EFFECT); "
+            "database: a retirement with purpose event names its event"
+        ),
+        issuance_check=_r11_no_credits_for_event_projects,
+        retirement_check=_r11_event_cancellation_deadline,
     ),
     Rule(
         "R12",
@@ -396,7 +564,14 @@ CATALOGUE: tuple[Rule, ...] = (
         FLAG,
         "Paris Agreement Article 6",
         configurable=True,
-        enforced_by="not enforced yet",
+        enforced_by=(
+            "tracking.services (block_transfer: units of REGISTRY_HOST_TARGET_MECHANISMS leaving "
+            "their host country open a corresponding adjustment per range and are flagged; "
+            "status forward-only by database trigger); issuance.rules (block_retire: retiring "
+            "them abroad before the adjustment is completed is refused, or flagged with "
+            "REGISTRY_R14_RETIREMENT_EFFECT=flag)"
+        ),
+        retirement_check=_r14_adjustment_before_retirement_abroad,
     ),
 )
 

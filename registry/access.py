@@ -54,6 +54,11 @@ allocation         as its covered entity      create: admin
 surrender          as its covered entity      create: admin, members of the entity's
                                               organisation operating its compliance account
 checkpoint         every authenticated user   -
+corresponding      admin, auditor: all;       set status (forward only): admin
+adjustment (R14)   others: of transfers from
+                   or to own accounts
+neutrality event   every authenticated user   create: admin
+(R11)
 verify/{serial}    the public                 -
 =================  =========================  ==============================================
 
@@ -168,6 +173,8 @@ rules.add_rule("verified_emission.create", is_administrator)
 rules.add_rule("allocation.create", is_administrator)
 # The target is the entity's compliance account: its holders surrender from it.
 rules.add_rule("surrender.create", is_administrator | (is_account_operator & holds_account))
+rules.add_rule("corresponding_adjustment.set_status", is_administrator)
+rules.add_rule("neutrality_event.create", is_administrator)
 
 
 REFUSALS = {
@@ -198,6 +205,10 @@ REFUSALS = {
     "verified_emission.create": _("Only a registry administrator may record verified emissions."),
     "allocation.create": _("Only a registry administrator may allocate allowances."),
     "surrender.create": _("Only the covered entity's account holders may surrender for it."),
+    "corresponding_adjustment.set_status": _(
+        "Only a registry administrator may change the status of corresponding adjustments."
+    ),
+    "neutrality_event.create": _("Only a registry administrator may record neutrality events."),
 }
 
 
@@ -257,6 +268,15 @@ def _transfers(user) -> Q:
     )
 
 
+def _adjustments(user) -> Q:
+    organisation_id = _organisation_id(user)
+    if not organisation_id:
+        return NOTHING
+    return Q(transfer__source_account__organisation_id=organisation_id) | Q(
+        transfer__target_account__organisation_id=organisation_id
+    )
+
+
 def _own_acts(user) -> Q:
     return Q(actor_id=user.pk) if _role(user) else NOTHING
 
@@ -282,6 +302,8 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "verified_emission": _own_organisation("entity__organisation_id"),
     "allocation": _own_organisation("entity__organisation_id"),
     "surrender": _own_organisation("entity__organisation_id"),
+    "corresponding_adjustment": _adjustments,
+    "neutrality_event": _everyone,
 }
 
 

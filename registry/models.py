@@ -527,6 +527,7 @@ class LedgerEvent(models.Model):
         EXTERNAL_IMPORTED = "external.imported", _("Records imported from another registry")
         EXTERNAL_MATCHED = "external.matched", _("Imported record linked to a project")
         EMISSIONS_VERIFIED = "emissions.verified", _("Verified emissions recorded")
+        NEUTRALITY_EVENT_CREATED = "neutrality_event.created", _("Neutrality event recorded")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

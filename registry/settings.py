@@ -237,6 +237,30 @@ except ValueError:
 # ETS pre-allocation when no quantity is given: this percent of the entity's verified emissions
 # of the year before (DOMAIN.md section 6: 70 %), rounded down to whole allowances.
 REGISTRY_ETS_PREALLOCATION_PERCENT = env.int("REGISTRY_ETS_PREALLOCATION_PERCENT", default=70)
+# R14: mechanisms whose units count toward the host country's mitigation target, so that moving
+# them to an account of another country needs a corresponding adjustment. Credits are mitigation
+# outcomes achieved on the host's territory (CCER, Verra VCU, Gold Standard VER, local PHCER).
+# Not GEC / I-REC / TIGR: energy attributes of a MWh, not tonnes of mitigation. Not CEA: national
+# ETS allowances are domestic compliance units of an unlinked system, not transferable toward
+# another country's target. Not EUR: energy-use rights count tonnes of coal, not emissions.
+REGISTRY_HOST_TARGET_MECHANISMS = env.list(
+    "REGISTRY_HOST_TARGET_MECHANISMS", default=["CCER", "VCU", "VER", "PHCER"]
+)
+# R14: retiring such units in an account of another country before their corresponding
+# adjustment is completed is refused ("reject") or only recorded for auditors ("flag").
+REGISTRY_R14_RETIREMENT_EFFECT = env.str("REGISTRY_R14_RETIREMENT_EFFECT", default="reject")
+# R11: retiring credits for an event later than one year after it ended is refused ("reject")
+# or only recorded for auditors ("flag").
+REGISTRY_R11_LATE_CANCELLATION_EFFECT = env.str(
+    "REGISTRY_R11_LATE_CANCELLATION_EFFECT", default="reject"
+)
+for _name, _effect in (
+    ("REGISTRY_R14_RETIREMENT_EFFECT", REGISTRY_R14_RETIREMENT_EFFECT),
+    ("REGISTRY_R11_LATE_CANCELLATION_EFFECT", REGISTRY_R11_LATE_CANCELLATION_EFFECT),
+):
+    if _effect not in {"reject", "flag"}:
+        raise ImproperlyConfigured(f"{_name} must be 'reject' or 'flag'")
+del _name, _effect
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
 

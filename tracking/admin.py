@@ -1,9 +1,23 @@
 """Admin for blocks and their movements: read-only, every change goes through the services."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from registry.admin import ReadOnlyAdmin
-from tracking.models import Block, Cancellation, Retirement, Transfer
+from registry.errors import DomainError
+from registry.permissions import is_administrator
+from registry.services import validate_subdivision
+from tracking.models import (
+    Block,
+    Cancellation,
+    CorrespondingAdjustment,
+    NeutralityEvent,
+    Retirement,
+    Transfer,
+)
+from tracking.services import corresponding_adjustment_set_status, neutrality_event_create
 
 
 @admin.register(Block)
@@ -38,12 +52,136 @@ class RetirementAdmin(ReadOnlyAdmin):
         "quantity",
         "beneficiary_name",
         "purpose",
+        "event",
         "created_at",
     )
-    list_select_related = ("mechanism", "account")
+    list_select_related = ("mechanism", "account", "event")
 
 
 @admin.register(Cancellation)
 class CancellationAdmin(ReadOnlyAdmin):
     list_display = ("id", "mechanism", "account", "claim", "quantity", "created_at")
     list_select_related = ("mechanism", "account")
+
+
+class NeutralityEventForm(forms.ModelForm):
+    class Meta:
+        model = NeutralityEvent
+        fields = ("name", "organiser", "start_date", "end_date", "location", "projects")
+
+    def clean_location(self):
+        try:
+            return validate_subdivision(self.cleaned_data["location"], field="location")
+        except DomainError as error:
+            raise forms.ValidationError(str(error.message)) from None
+
+
+@admin.register(NeutralityEvent)
+class NeutralityEventAdmin(admin.ModelAdmin):
+    """Events are recorded through the service (R11 ledger record) and never changed here."""
+
+    form = NeutralityEventForm
+    list_display = ("id", "name", "organiser", "start_date", "end_date", "location")
+    list_select_related = ("organiser",)
+    filter_horizontal = ("projects",)
+    fields = ("name", "organiser", "start_date", "end_date", "location", "projects")
+    search_fields = ("name",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj is not None else ()
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and is_administrator(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = neutrality_event_create(
+            actor=request.user,
+            name=obj.name,
+            organiser=obj.organiser,
+            start_date=obj.start_date,
+            end_date=obj.end_date,
+            location=obj.location,
+            projects=list(form.cleaned_data.get("projects") or ()),
+        )
+        obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the service set the projects
+
+
+class AdjustmentReferenceForm(forms.Form):
+    reference = forms.CharField(
+        label=_("Reference of the host country's authorisation or report"), max_length=2000
+    )
+
+
+@admin.register(CorrespondingAdjustment)
+class CorrespondingAdjustmentAdmin(ReadOnlyAdmin):
+    """Read-only; the status moves forward through the actions, which call the service."""
+
+    list_display = (
+        "id",
+        "mechanism",
+        "quantity",
+        "host_country",
+        "acquiring_country",
+        "status",
+        "transfer",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = ("status", "mechanism", "host_country", "acquiring_country")
+    list_select_related = ("mechanism", "transfer")
+    actions = ("mark_pending", "mark_completed")
+
+    def get_actions(self, request):
+        return super().get_actions(request) if is_administrator(request.user) else {}
+
+    def _advance(self, request, queryset, status: str):
+        form = AdjustmentReferenceForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for adjustment in queryset.order_by("pk"):
+                try:
+                    corresponding_adjustment_set_status(
+                        actor=request.user,
+                        adjustment=adjustment,
+                        status=status,
+                        reference=form.cleaned_data["reference"],
+                    )
+                except DomainError as error:
+                    self.message_user(request, str(error.message), level=messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        _("Adjustment %(adjustment)s is now %(status)s.")
+                        % {
+                            "adjustment": adjustment.pk,
+                            "status": CorrespondingAdjustment.Status(status).label,
+                        },
+                    )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/tracking/adjustment_status.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Change corresponding adjustments"),
+                "form": form,
+                "adjustments": list(queryset.order_by("pk")),
+                "action": f"mark_{status}",
+                "status_label": CorrespondingAdjustment.Status(status).label,
+            },
+        )
+
+    @admin.action(description=_("Mark as pending (host country started the adjustment)"))
+    def mark_pending(self, request, queryset):
+        return self._advance(request, queryset, CorrespondingAdjustment.Status.PENDING)
+
+    @admin.action(description=_("Mark as completed (host country applied the adjustment)"))
+    def mark_completed(self, request, queryset):
+        return self._advance(request, queryset, CorrespondingAdjustment.Status.COMPLETED)

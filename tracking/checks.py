@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+
 TRANSFER_CHECKS: list[Callable[..., None]] = []
 RETIREMENT_CHECKS: list[Callable[..., None]] = []
 
@@ -25,3 +27,14 @@ def run_retirement_checks(**operation: Any) -> None:
     """actor, mechanism, account, pieces, retirement (unsaved): a refusal raises."""
     for check in RETIREMENT_CHECKS:
         check(**operation)
+
+
+def counts_toward_host_target(mechanism) -> bool:
+    """Whether the mechanism's units count toward their host country's target (R14)."""
+    return mechanism.code in settings.REGISTRY_HOST_TARGET_MECHANISMS
+
+
+def host_adjustments_enabled() -> bool:
+    """R14 is a configurable rule of the catalogue (issuance.rules); switched off, transfers
+    abroad open no corresponding adjustment."""
+    return "R14" not in settings.REGISTRY_DISABLED_RULES

@@ -13,6 +13,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import BigIntegerRangeField, RangeOperators
+from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -243,6 +244,15 @@ class Retirement(models.Model):
     claim_period_end = models.DateField(_("claim period end"))
     location = models.CharField(_("location (ISO 3166-2)"), max_length=6)
     reporting_year = models.PositiveIntegerField(_("reporting year"))
+    event = models.ForeignKey(
+        "NeutralityEvent",
+        verbose_name=_("event"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="retirements",
+        help_text=_("The event whose neutrality the units serve (purpose event only)."),
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("actor"),
@@ -261,6 +271,15 @@ class Retirement(models.Model):
             models.CheckConstraint(
                 condition=Q(claim_period_end__gte=models.F("claim_period_start")),
                 name="retirement_claim_period_ordered",
+            ),
+            # R11: a retirement for an event names the event, and only such a retirement does.
+            # Added NOT VALID by migration 0003: retirements written before events existed may
+            # have purpose "event" and no event, and they are final (immutable), so the check
+            # binds every new row without rewriting the old ones.
+            models.CheckConstraint(
+                condition=(Q(purpose="event") & Q(event__isnull=False))
+                | (~Q(purpose="event") & Q(event__isnull=True)),
+                name="retirement_event_iff_purpose_event",
             ),
         ]
         triggers = [
@@ -320,3 +339,173 @@ class Cancellation(models.Model):
 
     def __str__(self) -> str:
         return f"cancellation {self.pk}: {self.quantity}"
+
+
+class NeutralityEvent(models.Model):
+    """A large event that claims carbon neutrality (R11): who organises it, when and where, and
+    the projects built for it.
+
+    Retirements with purpose "event" name one (database check on Retirement). Credits retired for
+    it must be retired within one year after it ends, and no carbon credits may be issued for a
+    project built for it (issuance.rules R11).
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    organiser = models.ForeignKey(
+        "accounts.Organisation",
+        verbose_name=_("organiser"),
+        on_delete=models.PROTECT,
+        related_name="neutrality_events",
+    )
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"))
+    location = models.CharField(_("location (ISO 3166-2)"), max_length=6)
+    projects = models.ManyToManyField(
+        "registry.Project",
+        verbose_name=_("projects built for the event"),
+        blank=True,
+        related_name="neutrality_events",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("neutrality event")
+        verbose_name_plural = _("neutrality events")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")),
+                name="neutrality_event_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.start_date:%Y-%m-%d} - {self.end_date:%Y-%m-%d})"
+
+
+ADJUSTMENT_STEPS = {"not_started": "pending", "pending": "completed"}
+
+
+class CorrespondingAdjustment(models.Model):
+    """R14: units that count toward a host country's target left it for an account of another
+    country; the host must make a corresponding adjustment, whose status is tracked here.
+
+    One row per serial range a cross-border transfer moved. Only the status (and its time
+    stamps) ever changes, one step forward at a time: not started -> pending -> completed
+    (database trigger); rows are never deleted. Status changes go through
+    ``tracking.services.corresponding_adjustment_set_status``.
+    """
+
+    class Status(models.TextChoices):
+        NOT_STARTED = "not_started", _("Not started")
+        PENDING = "pending", _("Pending")
+        COMPLETED = "completed", _("Completed")
+
+    transfer = models.ForeignKey(
+        Transfer,
+        verbose_name=_("transfer"),
+        on_delete=models.PROTECT,
+        related_name="corresponding_adjustments",
+    )
+    mechanism = models.ForeignKey(
+        "registry.Mechanism",
+        verbose_name=_("mechanism"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    stream = models.ForeignKey(
+        "registry.Stream",
+        verbose_name=_("stream"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # the GiST index on (stream, serials) serves lookups by stream
+    )
+    serials = BigIntegerRangeField(_("serial range"))
+    vintage = models.PositiveIntegerField(_("vintage (YYYYMM)"))
+    quantity = models.BigIntegerField(_("quantity"))
+    host_country = models.CharField(_("host country"), max_length=2)
+    acquiring_country = models.CharField(_("acquiring country"), max_length=2)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.NOT_STARTED
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    pending_at = models.DateTimeField(_("pending since"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("corresponding adjustment")
+        verbose_name_plural = _("corresponding adjustments")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="adjustment_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(host_country=models.F("acquiring_country")),
+                name="adjustment_crosses_a_border",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status="not_started", pending_at__isnull=True, completed_at__isnull=True
+                )
+                | Q(status="pending", pending_at__isnull=False, completed_at__isnull=True)
+                | Q(status="completed", pending_at__isnull=False, completed_at__isnull=False),
+                name="adjustment_status_has_its_times",
+            ),
+        ]
+        indexes = [
+            # Retiring units abroad looks up the adjustments covering the retired serials.
+            GistIndex(fields=["stream", "serials"], name="adjustment_serials"),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="adjustment_quantity_matches_range",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert,
+                func="""
+                IF NEW.quantity <> upper(NEW.serials) - lower(NEW.serials) THEN
+                    RAISE EXCEPTION 'adjustment quantity % does not match its range %',
+                        NEW.quantity, NEW.serials USING ERRCODE = '23514';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+            # Only the status moves, one step forward; what the adjustment is about never changes.
+            pgtrigger.Trigger(
+                name="adjustment_status_only_forward",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                func="""
+                IF (NEW.transfer_id, NEW.mechanism_id, NEW.stream_id, NEW.serials, NEW.vintage,
+                    NEW.quantity, NEW.host_country, NEW.acquiring_country, NEW.created_at)
+                   IS DISTINCT FROM
+                   (OLD.transfer_id, OLD.mechanism_id, OLD.stream_id, OLD.serials, OLD.vintage,
+                    OLD.quantity, OLD.host_country, OLD.acquiring_country, OLD.created_at) THEN
+                    RAISE EXCEPTION 'corresponding adjustment % may change only its status',
+                        OLD.id USING ERRCODE = '23514';
+                END IF;
+                IF NOT ((OLD.status = 'not_started' AND NEW.status = 'pending')
+                        OR (OLD.status = 'pending' AND NEW.status = 'completed')) THEN
+                    RAISE EXCEPTION 'corresponding adjustment % cannot go from % to %',
+                        OLD.id, OLD.status, NEW.status USING ERRCODE = '23514';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+            pgtrigger.Protect(name="adjustments_never_deleted", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"adjustment {self.pk}: {self.quantity} {self.host_country}->"
+            f"{self.acquiring_country} {self.status}"
+        )
+
+    def serial_range(self) -> serial_numbers.SerialRange:
+        return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from registry import serials as serial_numbers
 from registry.errors import DomainError, NotFound
 from registry.models import LedgerEvent, ProductionRecord, Project, UnitClaim
-from tracking.models import Block
+from tracking.models import Block, CorrespondingAdjustment
 
 # Ledger kinds that move or end units, with the payload key that lists the ranges touched.
 _CUSTODY_KINDS = {
@@ -100,10 +100,32 @@ def _cancellations(claims: list[UnitClaim], sequence: int) -> list[dict[str, Any
     ]
 
 
+def _adjustments_of(stream_id: int, sequence: int) -> list[dict[str, Any]]:
+    """The corresponding adjustments (R14) of a unit that left its host country, oldest first."""
+    adjustments = CorrespondingAdjustment.objects.filter(
+        stream_id=stream_id, serials__contains=sequence
+    ).select_related("transfer", "mechanism")
+    return [
+        {
+            "id": adjustment.pk,
+            "mechanism": adjustment.mechanism.code,
+            "host_country": adjustment.host_country,
+            "acquiring_country": adjustment.acquiring_country,
+            "status": adjustment.status,
+            "transfer": str(adjustment.transfer.public_id),
+            "created_at": adjustment.created_at,
+            "pending_at": adjustment.pending_at,
+            "completed_at": adjustment.completed_at,
+        }
+        for adjustment in adjustments.order_by("pk")
+    ]
+
+
 def unit_verify(serial_text: str) -> dict[str, Any]:
     """Everything the public may know about one unit: its project and production, the claims on
     it (live and revoked), which mechanism holds it now and in what status, its chain of custody
-    from the ledger, and its retirement if it was retired."""
+    from the ledger, its retirement if it was retired (with the neutrality event it served), and
+    the corresponding adjustments (R14) if it crossed a border."""
     try:
         serial = serial_numbers.Serial.parse(serial_text)
     except serial_numbers.SerialError as error:
@@ -154,6 +176,7 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
         "status": "unclaimed",
         "custody": [],
         "retirement": None,
+        "corresponding_adjustments": [],
         "claims_history": [_claim_summary(claim) for claim in claims],
         "cancellations": _cancellations(claims, serial.sequence),
     }
@@ -171,9 +194,10 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
         return result
     block = (
         Block.objects.filter(claim=live, serials__contains=serial.sequence)
-        .select_related("account", "retirement", "mechanism")
+        .select_related("account", "retirement__event", "mechanism")
         .first()
     )
+    result["corresponding_adjustments"] = _adjustments_of(record.stream_id, serial.sequence)
     result["status"] = block.status if block is not None else "unknown"
     events = LedgerEvent.objects.filter(
         subjects__contains=[f"claim:{live.pk}"], kind__in=_CUSTODY_KINDS
@@ -192,6 +216,11 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
             "claim_period_end": retirement.claim_period_end,
             "location": retirement.location,
             "reporting_year": retirement.reporting_year,
+            "event": (
+                {"id": retirement.event.pk, "name": retirement.event.name}
+                if retirement.event is not None
+                else None
+            ),
             "retired_at": retirement.created_at,
         }
     return result

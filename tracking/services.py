@@ -20,18 +20,34 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import HoldingAccount, User
+from accounts.models import HoldingAccount, Organisation, User
 from accounts.selectors import account_resolve
 from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, NotFound, RuleViolation
-from registry.ledger import record_event, record_refusal
-from registry.models import LedgerEvent, Mechanism, MechanismRegistration, Stream, UnitClaim
+from registry.ledger import record_event, record_flag, record_refusal
+from registry.models import (
+    LedgerEvent,
+    Mechanism,
+    MechanismRegistration,
+    Project,
+    Stream,
+    UnitClaim,
+)
 from registry.permissions import require_account_operator, require_administrator
 from registry.selectors import mechanism_resolve
 from registry.services import validate_subdivision
 from registry.transactions import retry_transaction
 from tracking import checks
-from tracking.models import FINAL_STATUSES, Block, Cancellation, Retirement, Transfer
+from tracking.models import (
+    ADJUSTMENT_STEPS,
+    FINAL_STATUSES,
+    Block,
+    Cancellation,
+    CorrespondingAdjustment,
+    NeutralityEvent,
+    Retirement,
+    Transfer,
+)
 
 SELECTION_PAGE_LIMIT = 512
 
@@ -386,6 +402,84 @@ def _ranges_payload(pieces: Sequence[Piece]) -> list[dict[str, Any]]:
     return described
 
 
+def _open_corresponding_adjustments(
+    *,
+    actor: User,
+    mechanism: Mechanism,
+    source: HoldingAccount,
+    target: HoldingAccount,
+    transfer: Transfer,
+    pieces: Sequence[Piece],
+) -> list[CorrespondingAdjustment]:
+    """R14, inside the transfer's transaction: units that count toward their host country's
+    target and leave it for an account of another country get one not-started corresponding
+    adjustment per moved range, and one rule.flagged event names them all.
+
+    Units already abroad that move on (another country to a third) open none: the host's
+    adjustment of their first departure covers them.
+    """
+    if not checks.host_adjustments_enabled() or not checks.counts_toward_host_target(mechanism):
+        return []
+    source_country = source.organisation.country
+    target_country = target.organisation.country
+    adjustments = []
+    for piece in pieces:
+        host_country = piece.block.stream.project.country
+        if source_country != host_country or target_country == host_country:
+            continue
+        adjustments.append(
+            CorrespondingAdjustment(
+                transfer=transfer,
+                mechanism=mechanism,
+                stream_id=piece.block.stream_id,
+                serials=NumericRange(piece.take.lower, piece.take.upper, "[)"),
+                vintage=piece.block.vintage,
+                quantity=piece.take.length,
+                host_country=host_country,
+                acquiring_country=target_country,
+            )
+        )
+    if not adjustments:
+        return []
+    CorrespondingAdjustment.objects.bulk_create(adjustments)
+    streams = {piece.block.stream_id: piece.block.stream for piece in pieces}
+    described = [
+        {
+            "adjustment": adjustment.pk,
+            "serials": adjustment.serial_range().format(
+                adjustment.host_country,
+                streams[adjustment.stream_id].project.code,
+                streams[adjustment.stream_id].unit_kind,
+                adjustment.vintage,
+            ),
+            "host_country": adjustment.host_country,
+            "acquiring_country": adjustment.acquiring_country,
+            "status": adjustment.status,
+        }
+        for adjustment in adjustments
+    ]
+    record_flag(
+        "R14",
+        _(
+            "%(quantity)s %(mechanism)s units counting toward a host country's target moved to "
+            "%(country)s: the host must make a corresponding adjustment (R14)."
+        )
+        % {
+            "quantity": sum(adjustment.quantity for adjustment in adjustments),
+            "mechanism": mechanism.code,
+            "country": target_country,
+        },
+        actor=actor,
+        subjects=[
+            f"transfer:{transfer.pk}",
+            *(f"adjustment:{adjustment.pk}" for adjustment in adjustments),
+        ],
+        transfer=str(transfer.public_id),
+        adjustments=described,
+    )
+    return adjustments
+
+
 @retry_transaction()
 def block_transfer(
     *,
@@ -454,6 +548,14 @@ def block_transfer(
                     account_id=target.pk,
                     transfer_count=piece.block.transfer_count + 1,
                 )
+            _open_corresponding_adjustments(
+                actor=actor,
+                mechanism=mechanism,
+                source=source,
+                target=target,
+                transfer=transfer,
+                pieces=pieces,
+            )
             record_event(
                 kind=LedgerEvent.Kind.UNITS_TRANSFERRED,
                 actor=actor,
@@ -498,6 +600,34 @@ def block_transfer(
 RETIREMENT_PURPOSES = Retirement.Purpose.values
 
 
+def _retirement_event(*, purpose: str, event: Any) -> NeutralityEvent | None:
+    """The event a retirement names: required for purpose "event", refused for any other."""
+    if event is None:
+        if purpose == Retirement.Purpose.EVENT:
+            raise DomainError(
+                _("A retirement for an event must name the event."),
+                code="event_required",
+                field="event",
+            )
+        return None
+    if purpose != Retirement.Purpose.EVENT:
+        raise DomainError(
+            _("Only a retirement with purpose event names an event."),
+            code="event_not_expected",
+            field="event",
+        )
+    if isinstance(event, NeutralityEvent):
+        return event
+    if isinstance(event, bool) or not isinstance(event, int):
+        raise DomainError(_("Give the event by its id."), field="event")
+    found = NeutralityEvent.objects.filter(pk=event).first()
+    if found is None:
+        raise NotFound(
+            _("Unknown event %(event)s.") % {"event": event}, code="unknown_event", field="event"
+        )
+    return found
+
+
 @retry_transaction()
 def block_retire(
     *,
@@ -513,10 +643,14 @@ def block_retire(
     quantity: int | None = None,
     serial_range: str | None = None,
     beneficiary_organisation: str = "",
+    event: NeutralityEvent | int | None = None,
 ) -> Retirement:
     """Retire units for one beneficiary, purpose, claim period and location; final (R12).
 
     Retired blocks can never change again (trigger); the retirement row itself is immutable.
+    A retirement with purpose "event" names its neutrality event, and only such a retirement
+    does (database check); the rule catalogue's retirement checks (R11 deadline, R14 units
+    abroad) run under the locks, and a refusal is recorded as a refused attempt.
     """
     mechanism = mechanism_resolve(mechanism)
     account = account_resolve(account, field="account")
@@ -537,6 +671,7 @@ def block_retire(
             code="invalid_period",
             field="claim_period_end",
         )
+    event = _retirement_event(purpose=purpose, event=event)
     location = validate_subdivision(location, field="location")
     this_year = timezone.now().year
     if (
@@ -571,6 +706,7 @@ def block_retire(
                 claim_period_end=claim_period_end,
                 location=location,
                 reporting_year=reporting_year,
+                event=event,
                 actor=actor,
             )
             checks.run_retirement_checks(
@@ -607,6 +743,7 @@ def block_retire(
                     "claim_period": [claim_period_start, claim_period_end],
                     "location": location,
                     "reporting_year": reporting_year,
+                    **({"event": event.pk} if event is not None else {}),
                     "ranges": _ranges_payload(pieces),
                 },
             )
@@ -622,6 +759,7 @@ def block_retire(
                 "serial_range": serial_range,
                 "purpose": purpose,
                 "beneficiary": beneficiary_name,
+                "event": event.pk if event is not None else None,
             },
         )
         raise
@@ -1006,3 +1144,165 @@ def units_expire(*, now: dt.datetime | None = None, batch_size: int = 10_000) ->
                 subjects=[f"block:{block_id}" for block_id in block_ids[:1000]],
                 payload={"as_of": moment, "blocks": block_ids, "quantity": batch_units},
             )
+
+
+@retry_transaction()
+def corresponding_adjustment_set_status(
+    *,
+    actor: User,
+    adjustment: CorrespondingAdjustment,
+    status: str,
+    reference: str,
+) -> CorrespondingAdjustment:
+    """Move a corresponding adjustment one step forward (administrators): not started ->
+    pending -> completed, as a compare-and-set update, with the host country's reference (its
+    authorisation or report) in the ledger.
+
+    Backward or skipped steps are refused here (409 ``invalid_status_change``) and by the
+    database trigger underneath; once completed, units of the range may be retired abroad (R14).
+    """
+    require_administrator(actor, "change the status of corresponding adjustments")
+    if status not in CorrespondingAdjustment.Status.values:
+        raise DomainError(
+            _("Unknown adjustment status %(status)s.") % {"status": status}, field="status"
+        )
+    if not (reference or "").strip():
+        raise DomainError(
+            _("A reference to the host country's authorisation or report is required."),
+            code="reference_required",
+            field="reference",
+        )
+    with transaction.atomic():
+        current = CorrespondingAdjustment.objects.select_for_update(of=("self",)).get(
+            pk=adjustment.pk
+        )
+        if ADJUSTMENT_STEPS.get(current.status) != status:
+            raise Conflict(
+                _(
+                    "Corresponding adjustment %(adjustment)s is %(current)s and cannot become "
+                    "%(status)s: it moves only forward, one step at a time."
+                )
+                % {
+                    "adjustment": current.pk,
+                    "current": str(current.get_status_display()).lower(),
+                    "status": str(CorrespondingAdjustment.Status(status).label).lower(),
+                },
+                code="invalid_status_change",
+                field="status",
+                details={"current": current.status, "requested": status},
+            )
+        now = timezone.now()
+        times = {"pending_at": now} if status == "pending" else {"completed_at": now}
+        changed = CorrespondingAdjustment.objects.filter(
+            pk=current.pk, status=current.status
+        ).update(status=status, **times)
+        assert changed == 1  # the row is locked: nobody changed it since it was read
+        record_event(
+            kind=LedgerEvent.Kind.ADJUSTMENT_STATUS,
+            actor=actor,
+            subjects=[f"adjustment:{current.pk}", f"transfer:{current.transfer_id}"],
+            payload={
+                "adjustment": current.pk,
+                "mechanism_id": current.mechanism_id,
+                "stream": current.stream_id,
+                "range": [current.serials.lower, current.serials.upper],
+                "host_country": current.host_country,
+                "acquiring_country": current.acquiring_country,
+                "from": current.status,
+                "to": status,
+                "reference": reference.strip(),
+            },
+        )
+    adjustment.refresh_from_db()
+    return adjustment
+
+
+def _organisation_resolve(organisation: Organisation | str, *, field: str) -> Organisation:
+    if isinstance(organisation, Organisation):
+        return organisation
+    found = Organisation.objects.filter(code=str(organisation or "").strip()).first()
+    if found is None:
+        raise NotFound(
+            _("Unknown organisation %(organisation)s.") % {"organisation": organisation},
+            code="unknown_organisation",
+            field=field,
+        )
+    return found
+
+
+def _projects_resolve(projects: Sequence[Project | str]) -> list[Project]:
+    codes = [project.code if isinstance(project, Project) else str(project) for project in projects]
+    found = {project.code: project for project in Project.objects.filter(code__in=codes)}
+    missing = [code for code in codes if code not in found]
+    if missing:
+        raise NotFound(
+            _("Unknown project %(project)s.") % {"project": missing[0]},
+            code="unknown_project",
+            field="projects",
+        )
+    return sorted(found.values(), key=lambda project: project.pk)
+
+
+def neutrality_event_create(
+    *,
+    actor: User,
+    name: str,
+    organiser: Organisation | str,
+    start_date: dt.date,
+    end_date: dt.date,
+    location: str,
+    projects: Sequence[Project | str] = (),
+) -> NeutralityEvent:
+    """Record a large event that claims neutrality, with the projects built for it
+    (administrators).
+
+    From then on retirements with purpose "event" may name it, carbon credits retired for it
+    more than a year after it ends are refused (R11), and no carbon credits may be issued for
+    its projects (R11). There is no ledger kind for events yet, so the creation is written as
+    an R11 rule.flagged event naming the event and its projects, which is what auditors need
+    to see: from now on these projects are barred from credit issuance.
+    """
+    require_administrator(actor, "record neutrality events")
+    if not (name or "").strip():
+        raise DomainError(_("An event needs a name."), field="name")
+    for field, day in (("start_date", start_date), ("end_date", end_date)):
+        if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+            raise DomainError(_("Give the event's dates as dates."), field=field)
+    if end_date < start_date:
+        raise DomainError(
+            _("The event must not end before it starts."),
+            code="invalid_period",
+            field="end_date",
+        )
+    location = validate_subdivision(location, field="location")
+    organiser = _organisation_resolve(organiser, field="organiser")
+    built_for_it = _projects_resolve(projects)
+    with transaction.atomic():
+        event = NeutralityEvent.objects.create(
+            name=name.strip(),
+            organiser=organiser,
+            start_date=start_date,
+            end_date=end_date,
+            location=location,
+            actor=actor,
+        )
+        event.projects.set(built_for_it)
+        record_event(
+            kind=LedgerEvent.Kind.NEUTRALITY_EVENT_CREATED,
+            actor=actor,
+            subjects=[
+                f"event:{event.pk}",
+                *(f"project:{project.pk}" for project in built_for_it),
+            ],
+            payload={
+                "event": event.pk,
+                "name": event.name,
+                "organiser": organiser.code,
+                "start_date": start_date,
+                "end_date": end_date,
+                "location": location,
+                # R11: no carbon credits may be issued for these projects.
+                "projects_built_for_it": [project.code for project in built_for_it],
+            },
+        )
+    return event

@@ -1,4 +1,5 @@
-"""Serializers of holdings and their movements: blocks, transfers, retirements, cancellations."""
+"""Serializers of holdings and their movements: blocks, transfers, retirements, cancellations,
+corresponding adjustments (R14) and neutrality events (R11)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry.api.serializers import range_text
-from tracking.models import Block, Cancellation, Retirement, Transfer
+from tracking.models import (
+    ADJUSTMENT_STEPS,
+    Block,
+    Cancellation,
+    CorrespondingAdjustment,
+    NeutralityEvent,
+    Retirement,
+    Transfer,
+)
+
+MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 class BlockSerializer(serializers.ModelSerializer):
@@ -102,6 +113,14 @@ class RetirementCreateSerializer(MovementSerializer):
     claim_period_end = serializers.DateField()
     location = serializers.CharField(max_length=6, help_text="ISO 3166-2, e.g. CN-SH")
     reporting_year = serializers.IntegerField(min_value=2000, max_value=2100)
+    event = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Neutrality event id: required with purpose event, refused otherwise (R11).",
+    )
 
 
 # A retirement's blocks in serial order, with what their range strings need.
@@ -133,6 +152,7 @@ class RetirementSerializer(serializers.ModelSerializer):
             "claim_period_end",
             "location",
             "reporting_year",
+            "event",
             "serial_ranges",
             "created_at",
         ]
@@ -170,3 +190,79 @@ class CancellationSerializer(serializers.ModelSerializer):
 
 class BlockStatusSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
+
+
+class CorrespondingAdjustmentSerializer(serializers.ModelSerializer):
+    """R14: a range of units that left its host country, and where its adjustment stands."""
+
+    mechanism = serializers.CharField(source="mechanism.code", read_only=True)
+    transfer = serializers.UUIDField(source="transfer.public_id", read_only=True)
+    serial_range = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CorrespondingAdjustment
+        fields = [
+            "id",
+            "mechanism",
+            "transfer",
+            "serial_range",
+            "quantity",
+            "vintage",
+            "host_country",
+            "acquiring_country",
+            "status",
+            "created_at",
+            "pending_at",
+            "completed_at",
+        ]
+
+    def get_serial_range(self, adjustment: CorrespondingAdjustment) -> str:
+        return range_text(
+            project=adjustment.stream.project,
+            unit_kind=adjustment.stream.unit_kind,
+            vintage=adjustment.vintage,
+            serials=adjustment.serials,
+        )
+
+
+class AdjustmentStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=sorted(set(ADJUSTMENT_STEPS.values())),
+        help_text="The next status: not_started -> pending -> completed, one step at a time.",
+    )
+    reference = serializers.CharField(
+        max_length=2000, help_text="The host country's authorisation or report."
+    )
+
+
+class NeutralityEventSerializer(serializers.ModelSerializer):
+    organiser = serializers.CharField(source="organiser.code", read_only=True)
+    projects = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = NeutralityEvent
+        fields = [
+            "id",
+            "name",
+            "organiser",
+            "start_date",
+            "end_date",
+            "location",
+            "projects",
+            "created_at",
+        ]
+
+
+class NeutralityEventCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    organiser = serializers.CharField(max_length=32, help_text="Organisation code.")
+    start_date = serializers.DateField()
+    end_date = serializers.DateField()
+    location = serializers.CharField(max_length=6, help_text="ISO 3166-2, e.g. CN-BJ")
+    projects = serializers.ListField(
+        child=serializers.CharField(max_length=6),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="Codes of the projects built for the event.",
+    )

@@ -10,6 +10,12 @@ router.register("blocks", views.BlockViewSet, basename="block")
 router.register("transfers", views.TransferViewSet, basename="transfer")
 router.register("retirements", views.RetirementViewSet, basename="retirement")
 router.register("cancellations", views.CancellationViewSet, basename="cancellation")
+router.register(
+    "corresponding-adjustments",
+    views.CorrespondingAdjustmentViewSet,
+    basename="corresponding-adjustment",
+)
+router.register("neutrality-events", views.NeutralityEventViewSet, basename="neutrality-event")
 
 urlpatterns = [
     path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),

@@ -1,4 +1,5 @@
-"""API views of holdings: blocks, transfers, retirements, cancellations, and public verification."""
+"""API views of holdings: blocks, transfers, retirements, cancellations, corresponding
+adjustments (R14), neutrality events (R11), and public verification."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ from registry.api.filters import UtcIsoDateTimeFilter, serial_range_overlap
 from registry.api.pagination import IdCursorPagination, NewestFirstCursorPagination
 from tracking import selectors, services
 from tracking.api import serializers as api
-from tracking.models import Block, Cancellation, Retirement, Transfer
+from tracking.models import (
+    Block,
+    Cancellation,
+    CorrespondingAdjustment,
+    NeutralityEvent,
+    Retirement,
+    Transfer,
+)
 
 
 class BlockFilter(django_filters.FilterSet):
@@ -154,6 +162,7 @@ class RetirementFilter(AccountMovementFilter):
             "purpose",
             "reporting_year",
             "location",
+            "event",
             "created_after",
             "created_before",
         ]
@@ -242,6 +251,74 @@ class CancellationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.
         )
         return Response(
             api.CancellationSerializer(cancellation).data, status=status.HTTP_201_CREATED
+        )
+
+
+class CorrespondingAdjustmentFilter(django_filters.FilterSet):
+    mechanism = django_filters.CharFilter(field_name="mechanism__code")
+    transfer = django_filters.UUIDFilter(field_name="transfer__public_id")
+
+    class Meta:
+        model = CorrespondingAdjustment
+        fields = ["mechanism", "status", "host_country", "acquiring_country", "transfer"]
+
+
+class CorrespondingAdjustmentViewSet(RegistryReadOnlyViewSet):
+    """R14: units counting toward a host country's target that left it, and the status of the
+    host's corresponding adjustment. Administrators move the status forward."""
+
+    resource = "corresponding_adjustment"
+    queryset = CorrespondingAdjustment.objects.select_related(
+        "mechanism", "transfer", "stream__project"
+    )
+    serializer_class = api.CorrespondingAdjustmentSerializer
+    pagination_class = IdCursorPagination
+    filterset_class = CorrespondingAdjustmentFilter
+
+    @extend_schema(
+        request=api.AdjustmentStatusSerializer,
+        responses={200: api.CorrespondingAdjustmentSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def status(self, request, pk=None):
+        """Move the adjustment one step forward (administrators): not_started -> pending ->
+        completed, with the host country's reference; other steps answer 409."""
+        adjustment = self.get_object()
+        self.require("corresponding_adjustment.set_status", adjustment)
+        payload = self.validated(api.AdjustmentStatusSerializer)
+        services.corresponding_adjustment_set_status(
+            actor=request.user,
+            adjustment=adjustment,
+            status=payload["status"],
+            reference=payload["reference"],
+        )
+        return Response(
+            api.CorrespondingAdjustmentSerializer(self.get_queryset().get(pk=adjustment.pk)).data
+        )
+
+
+class NeutralityEventViewSet(
+    RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """R11: large events that claim neutrality, with the projects built for them; retirements
+    with purpose event name one. Administrators record them."""
+
+    resource = "neutrality_event"
+    queryset = NeutralityEvent.objects.select_related("organiser").prefetch_related("projects")
+    serializer_class = api.NeutralityEventSerializer
+    pagination_class = IdCursorPagination
+
+    @extend_schema(
+        request=api.NeutralityEventCreateSerializer,
+        responses={201: api.NeutralityEventSerializer},
+    )
+    def create(self, request):
+        self.require("neutrality_event.create")
+        fields = self.validated(api.NeutralityEventCreateSerializer)
+        event = services.neutrality_event_create(actor=request.user, **fields)
+        return Response(
+            api.NeutralityEventSerializer(self.base_queryset().get(pk=event.pk)).data,
+            status=status.HTTP_201_CREATED,
         )
 
 
