@@ -45,6 +45,11 @@ ledger event       admin, auditor: all;       -
                    others: their own acts
 checkpoint         every authenticated user   -
 verify/{serial}    the public                 -
+import batch       admin, auditor             create (upload a file): admin
+external record    admin, auditor             confirm-match / reject-match: admin
+issuance export    the public (setting        -
+                   REGISTRY_INTEROP_PUBLIC_
+                   EXPORT; else authenticated)
 =================  =========================  ==============================================
 
 Auditors read everything and write nothing; outsiders (no role, no organisation) see mechanisms,
@@ -152,6 +157,8 @@ rules.add_rule("block.set_status", is_administrator)
 rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
 rules.add_rule("declaration.sign", is_project_owner & owns_project)
 rules.add_rule("declaration.revoke", is_administrator | (is_project_owner & owns_project))
+rules.add_rule("import_batch.create", is_administrator)
+rules.add_rule("external_record.match", is_administrator)
 
 
 REFUSALS = {
@@ -175,6 +182,12 @@ REFUSALS = {
     "holding.operate": _("You may operate only your own organisation's accounts."),
     "declaration.sign": _("Only the project's owner may sign its declarations."),
     "declaration.revoke": _("Only the project's owner or an administrator may revoke it."),
+    "import_batch.create": _(
+        "Only a registry administrator may import records of other registries."
+    ),
+    "external_record.match": _(
+        "Only a registry administrator may link records of other registries to projects."
+    ),
 }
 
 
@@ -234,6 +247,11 @@ def _transfers(user) -> Q:
     )
 
 
+def _nobody(user) -> Q:
+    """Administrators and auditors only (``visible`` lets them see everything)."""
+    return NOTHING
+
+
 def _own_acts(user) -> Q:
     return Q(actor_id=user.pk) if _role(user) else NOTHING
 
@@ -253,6 +271,8 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "cancellation": _own_organisation("account__organisation_id"),
     "ledger_event": _own_acts,
     "checkpoint": _everyone,
+    "import_batch": _nobody,
+    "external_record": _nobody,
 }
 
 

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("tracking.api.urls")),
     path("", include("issuance.api.urls")),
+    path("", include("interop.api.urls")),
 ]
 
 urlpatterns = [
