@@ -27,7 +27,7 @@ def march_gec(known_wind_farm, issuer, march_record, owner_account):
     )
 
 
-def test_file_with_good_malformed_and_duplicate_rows_gives_per_row_results_and_refuses_next_issuance(
+def test_good_malformed_and_duplicate_rows_give_per_row_results_and_refuse_the_next_issuance(
     run_import, known_wind_farm, issuer, march_record, march_gec, owner_account
 ):
     batch = run_import(fixture_text("canonical.csv"))
