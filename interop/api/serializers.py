@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -61,12 +62,12 @@ class ImportCreateSerializer(serializers.Serializer):
     def validate(self, attrs):
         if ("content" in attrs) == ("rows" in attrs):
             raise serializers.ValidationError(
-                {"content": ["Give either content (the file as text) or rows, not both."]},
+                {"content": [_("Give either content (the file as text) or rows, not both.")]},
                 code="content_or_rows",
             )
         if "rows" in attrs and attrs.get("format", "json") != "json":
             raise serializers.ValidationError(
-                {"format": ["rows are JSON objects: leave format out or give json."]},
+                {"format": [_("rows are JSON objects: leave format out or give json.")]},
                 code="invalid",
             )
         return attrs

@@ -7,6 +7,7 @@ import json
 import django_filters
 from django.conf import settings
 from django.http import StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status
@@ -76,10 +77,14 @@ class ImportBatchViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.R
         if outcome is not None:
             if outcome not in ImportRow.Outcome.values:
                 raise ApiProblem(
-                    "Unknown outcome.",
+                    _("Unknown outcome."),
                     code="validation_error",
                     status_code=400,
-                    errors={"outcome": [{"message": "invalid choice", "code": "invalid_choice"}]},
+                    errors={
+                        "outcome": [
+                            {"message": str(_("Unknown outcome.")), "code": "invalid_choice"}
+                        ]
+                    },
                 )
             rows = rows.filter(outcome=outcome)
         page = self.paginate_queryset(rows)
