@@ -24,6 +24,7 @@ from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from interop.selectors import external_issuances_overlapping
 from registry.errors import RuleViolation
 from registry.ledger import record_flag
 from registry.models import Mechanism, UnitKind
@@ -423,6 +424,51 @@ def _r14_adjustment_before_retirement_abroad(
             )
 
 
+def _r15_certified_elsewhere(*, mechanism, project, record, actor=None, **_context) -> None:
+    """The output this issuance claims (the record's units, and the tonnes a derivation would
+    make of them) is already covered by a linked issuance of another registry for an overlapping
+    period. Refuses, or only flags for the mechanisms of REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY."""
+    claimed_kinds = {record.stream.unit_kind, mechanism.unit_kind}
+    overlapping = external_issuances_overlapping(
+        project=project, period=record.period, unit_kinds=claimed_kinds
+    )
+    external = overlapping.first()
+    if external is None:
+        return
+    facts = {
+        "external_record": external.pk,
+        "source": external.source,
+        "external_id": external.external_id,
+        "external_mechanism": external.mechanism_code,
+        "period": external.period_text(),
+        "project": project.code,
+        "record": record.pk,
+    }
+    message = _(
+        "The output of project %(project)s in production record %(record)s is already "
+        "certified in another registry: %(source)s record %(external_id)s (%(mechanism)s, "
+        "%(period)s) (R15)."
+    ) % {
+        "project": project.code,
+        "record": record.pk,
+        "source": external.source,
+        "external_id": external.external_id,
+        "mechanism": external.mechanism_code,
+        "period": external.period_text(),
+    }
+    if mechanism.code in settings.REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY:
+        flag(
+            "R15",
+            message,
+            actor=actor,
+            subjects=[f"project:{project.pk}", f"record:{record.pk}", f"external:{external.pk}"],
+            mechanism=mechanism.code,
+            **facts,
+        )
+        return
+    raise RuleViolation.of("R15", message, field="production_record", **facts)
+
+
 CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "R1",
@@ -572,6 +618,19 @@ CATALOGUE: tuple[Rule, ...] = (
             "REGISTRY_R14_RETIREMENT_EFFECT=flag)"
         ),
         retirement_check=_r14_adjustment_before_retirement_abroad,
+    ),
+    Rule(
+        "R15",
+        _("Output already certified in another registry."),
+        REJECT,
+        "DOMAIN.md 2.1 (double issuance across registries)",
+        configurable=True,
+        enforced_by=(
+            "issuance.rules (unit_claim_issue) against linked external issuances imported by "
+            "interop; flag only for REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY mechanisms; imports "
+            "and confirmed matches that duplicate a live issuance are flagged (interop.services)"
+        ),
+        issuance_check=_r15_certified_elsewhere,
     ),
 )
 

@@ -413,16 +413,19 @@ def unit_claim_issue(
         "serial_range": str(serial_range) if serial_range is not None else None,
     }
     try:
-        return _issue(
-            actor=actor,
-            mechanism=mechanism,
-            record=record,
-            account=account,
-            quantity=quantity,
-            serial_range=serial_range,
-            conversion_factor=conversion_factor,
-            conversion_source=conversion_source,
-        )
+        # One transaction around the rule checks and the claim: a rule.flagged event written by
+        # a flag-effect rule commits only with the issuance it flags.
+        with transaction.atomic():
+            return _issue(
+                actor=actor,
+                mechanism=mechanism,
+                record=record,
+                account=account,
+                quantity=quantity,
+                serial_range=serial_range,
+                conversion_factor=conversion_factor,
+                conversion_source=conversion_source,
+            )
     except (DoubleClaim, RuleViolation) as refusal:
         record_refusal(
             actor=actor, operation="unit_claim_issue", error=refusal, attempted=attempted

@@ -60,6 +60,11 @@ adjustment (R14)   others: of transfers from
 neutrality event   every authenticated user   create: admin
 (R11)
 verify/{serial}    the public                 -
+import batch       admin, auditor             create (upload a file): admin
+external record    admin, auditor             confirm-match / reject-match: admin
+issuance export    the public (setting        -
+                   REGISTRY_INTEROP_PUBLIC_
+                   EXPORT; else authenticated)
 =================  =========================  ==============================================
 
 Auditors read everything and write nothing; outsiders (no role, no organisation) see mechanisms,
@@ -175,6 +180,8 @@ rules.add_rule("allocation.create", is_administrator)
 rules.add_rule("surrender.create", is_administrator | (is_account_operator & holds_account))
 rules.add_rule("corresponding_adjustment.set_status", is_administrator)
 rules.add_rule("neutrality_event.create", is_administrator)
+rules.add_rule("import_batch.create", is_administrator)
+rules.add_rule("external_record.match", is_administrator)
 
 
 REFUSALS = {
@@ -209,6 +216,12 @@ REFUSALS = {
         "Only a registry administrator may change the status of corresponding adjustments."
     ),
     "neutrality_event.create": _("Only a registry administrator may record neutrality events."),
+    "import_batch.create": _(
+        "Only a registry administrator may import records of other registries."
+    ),
+    "external_record.match": _(
+        "Only a registry administrator may link records of other registries to projects."
+    ),
 }
 
 
@@ -277,6 +290,11 @@ def _adjustments(user) -> Q:
     )
 
 
+def _nobody(user) -> Q:
+    """Administrators and auditors only (``visible`` lets them see everything)."""
+    return NOTHING
+
+
 def _own_acts(user) -> Q:
     return Q(actor_id=user.pk) if _role(user) else NOTHING
 
@@ -304,6 +322,8 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "surrender": _own_organisation("entity__organisation_id"),
     "corresponding_adjustment": _adjustments,
     "neutrality_event": _everyone,
+    "import_batch": _nobody,
+    "external_record": _nobody,
 }
 
 

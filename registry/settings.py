@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "tracking",
     "issuance",
     "compliance",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,18 @@ for _name, _effect in (
 del _name, _effect
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
+# Rule R15 (output already certified in another registry): mechanisms for which an overlapping
+# external issuance only flags the issuance (rule.flagged in the ledger) instead of refusing it,
+# e.g. "VCU,VER". Empty: R15 refuses for every mechanism.
+REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY = env.list("REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY", default=[])
+# How this registry names itself in the source_registry column of its exports (docs/interop.md),
+# and whether GET /api/v1/exports/issuances/ answers without authentication (issuance records are
+# public in most registries; the export holds no account or holder).
+REGISTRY_INTEROP_SOURCE = env.str("REGISTRY_INTEROP_SOURCE", default="CN-ATTRIBUTE-REGISTRY")
+REGISTRY_INTEROP_PUBLIC_EXPORT = env.bool("REGISTRY_INTEROP_PUBLIC_EXPORT", default=True)
+# Largest import file accepted (bytes) and most rows in one import batch.
+REGISTRY_IMPORT_MAX_BYTES = env.int("REGISTRY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+REGISTRY_IMPORT_MAX_ROWS = env.int("REGISTRY_IMPORT_MAX_ROWS", default=200_000)
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("tracking.api.urls")),
     path("", include("issuance.api.urls")),
     path("", include("compliance.api.urls")),
+    path("", include("interop.api.urls")),
 ]
 
 urlpatterns = [

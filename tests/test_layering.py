@@ -1,4 +1,5 @@
-"""Imports point one way: registry <- accounts <- tracking <- issuance (DESIGN.md)."""
+"""Imports point one way: registry <- accounts <- tracking <- interop <- issuance <- compliance."""
+interop reads the core, and the issuance rule R15 reads interop)."""
 
 import ast
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["registry", "accounts", "tracking", "issuance"]
+LAYERS = ["registry", "accounts", "tracking", "interop", "issuance", "compliance"]
 
 
 def runtime_imports(path: Path) -> set[str]:

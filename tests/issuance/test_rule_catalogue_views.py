@@ -18,7 +18,7 @@ def test_every_rule_of_the_domain_is_in_the_catalogue_with_bilingual_description
     for rule in CATALOGUE:
         assert rule.effect in ("reject", "flag")
         assert rule.source
-        assert rule.enforced_by, rule.id
+        assert rule.enforced_by and "not enforced" not in rule.enforced_by, rule.id
         english = str(rule.description)
         with translation.override("zh-hans"):
             chinese = str(rule.description)
