@@ -1,5 +1,6 @@
-"""Imports point one way: registry <- accounts <- tracking <- interop <- issuance <- compliance."""
-interop reads the core, and the issuance rule R15 reads interop)."""
+"""Imports point one way: registry <- accounts <- tracking <- interop <- issuance <- compliance
+(DESIGN.md; interop reads the core, the issuance rule R15 reads interop, and ETS compliance uses
+the rule catalogue)."""
 
 import ast
 from pathlib import Path
