@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,6 +142,14 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET ledger/checkpoints/{checkpoint}/":      (200, 200, 200, 200, 200, 200, 200, 401),
     "GET verify/{serial}/":                      (200, 200, 200, 200, 200, 200, 200, 200),
     "GET rules/":                                (200, 200, 200, 200, 200, 200, 200, 200),
+    "GET compliance-schemes/":                   (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET corresponding-adjustments/":            (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET neutrality-events/":                    (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST neutrality-events/":                   (201, 403, 403, 403, 403, 403, 403, 401),
+    "GET imports/":                              (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST imports/":                             (202, 403, 403, 403, 403, 403, 403, 401),
+    "GET external-records/":                     (200, 200, 200, 200, 200, 200, 200, 401),
+    "GET exports/issuances/":                    (200, 200, 200, 200, 200, 200, 200, 200),
     "GET registrations/":                        (200, 200, 200, 200, 200, 200, 200, 401),
     "POST registrations/ [CCER, mechanism B]":   (201, 403, 201, 403, 403, 403, 403, 401),
     "GET registrations/{forest_registration}/":  (200, 200, 200, 404, 404, 200, 404, 401),
@@ -545,6 +554,21 @@ def _registration(s: Scenario, persona: str) -> dict:
     }
 
 
+def _neutrality_event(s: Scenario, persona: str) -> dict:
+    return {
+        "name": "Permission matrix games",
+        "organiser": "windco",
+        "start_date": "2025-08-01",
+        "end_date": "2025-08-15",
+        "location": "CN-BJ",
+    }
+
+
+def _import(s: Scenario, persona: str) -> dict:
+    canonical = Path(__file__).parent.parent / "interop" / "fixtures" / "canonical.csv"
+    return {"layout": "canonical", "content": canonical.read_text(encoding="utf-8")}
+
+
 BODIES = {
     "POST auth/token/": _token,
     "POST organizations/": _organisation,
@@ -568,6 +592,8 @@ BODIES = {
     "POST retirements/": _retirement,
     "POST cancellations/": _cancellation,
     "POST registrations/ [CCER, mechanism B]": _registration,
+    "POST neutrality-events/": _neutrality_event,
+    "POST imports/": _import,
 }
 
 
