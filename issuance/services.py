@@ -706,6 +706,11 @@ RENEWABLE_TECHNOLOGIES = (
 )
 
 
+# Crediting periods of the mechanisms recorded here start after 2000 (the CDM's first) and run
+# at most a few decades; anything else is a typing error.
+CREDITING_YEARS = (2000, 2100)
+
+
 def _crediting_period(start: Any, end: Any) -> DateTimeTZRange:
     for field, moment in (("crediting_start", start), ("crediting_end", end)):
         if moment is None and field == "crediting_end":
@@ -713,6 +718,13 @@ def _crediting_period(start: Any, end: Any) -> DateTimeTZRange:
         if not isinstance(moment, dt.datetime) or moment.tzinfo is None:
             raise DomainError(
                 _("Give the crediting period as time-zone aware date-times."), field=field
+            )
+        if not CREDITING_YEARS[0] <= moment.astimezone(dt.UTC).year <= CREDITING_YEARS[1]:
+            raise DomainError(
+                _("A crediting period lies between the years %(first)s and %(last)s.")
+                % {"first": CREDITING_YEARS[0], "last": CREDITING_YEARS[1]},
+                code="implausible_period",
+                field=field,
             )
     if end is not None and end <= start:
         raise DomainError(

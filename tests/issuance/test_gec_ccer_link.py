@@ -9,7 +9,7 @@ import pytest
 from django.db.models import Sum
 
 from issuance.services import project_mechanism_register, unit_claim_issue
-from registry.errors import Conflict, RuleViolation
+from registry.errors import Conflict, DomainError, RuleViolation
 from registry.models import LedgerEvent, UnitClaim
 from registry.serials import Serial, SerialRange
 from registry.services import declaration_sign
@@ -287,3 +287,17 @@ def test_overlapping_active_registrations_are_refused(second_issuer, wind_farm):
             crediting_start=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         )
     assert refusal.value.code == "registration_overlap"
+
+
+@pytest.mark.parametrize("year", [194, 1999, 2101])
+def test_an_implausible_crediting_period_is_refused(second_issuer, wind_farm, year):
+    with pytest.raises(DomainError) as refusal:
+        project_mechanism_register(
+            actor=second_issuer,
+            project=wind_farm,
+            mechanism="CCER",
+            reference="typo",
+            crediting_start=dt.datetime(year, 1, 1, tzinfo=dt.UTC),
+        )
+    assert refusal.value.field == "crediting_start"
+    assert refusal.value.code == "implausible_period"
