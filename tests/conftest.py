@@ -48,6 +48,18 @@ def ensure_mechanisms() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """A request with Accept-Language leaves its language active in the thread (the locale
+    middleware does not switch back): every test starts and ends in the default language."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _mechanisms_present(request):
     if {"db", "transactional_db"} & set(request.fixturenames) or request.node.get_closest_marker(
         "django_db"
