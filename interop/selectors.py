@@ -21,7 +21,6 @@ from django.db.models import Q, QuerySet
 
 from interop import formats
 from interop.models import ExternalRecord
-from registry import serials as serial_numbers
 from registry.models import Project, UnitClaim
 
 # The key of Project.external_ids that holds a project's id in each source registry.
@@ -196,7 +195,7 @@ def export_row(claim: UnitClaim, *, source: str) -> dict[str, Any]:
         "period_start": days.lower.isoformat(),
         "period_end": (days.upper - dt.timedelta(days=1)).isoformat(),
         "quantity": str(claim.quantity),
-        "serials": serial_numbers.SerialRange(claim.serials.lower, claim.serials.upper).format(
+        "serials": claim.serial_range().format(
             project.country, project.code, claim.stream.unit_kind, claim.vintage
         ),
         "transaction_date": claim.issued_at.astimezone(zone).date().isoformat(),

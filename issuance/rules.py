@@ -28,6 +28,7 @@ from interop.selectors import external_issuances_overlapping
 from registry.errors import RuleViolation
 from registry.ledger import record_flag
 from registry.models import Mechanism, UnitKind
+from registry.selectors import active_registration
 from registry.serials import SerialRange
 from tracking import checks
 from tracking.models import CorrespondingAdjustment, NeutralityEvent
@@ -53,9 +54,7 @@ class Rule:
 
     @property
     def enabled(self) -> bool:
-        if not self.configurable:
-            return True
-        return self.id not in settings.REGISTRY_DISABLED_RULES
+        return not (self.configurable and checks.switched_off(self.id))
 
     def applies_to(self, mechanism_code: str) -> bool:
         return not self.mechanisms or mechanism_code in self.mechanisms
@@ -174,6 +173,7 @@ def _r6_subsidy_forfeited_on_first_sale(*, actor, mechanism, source, target, pie
     ]
     if not forfeited:
         return
+    quantity = sum(piece.take.length for piece in forfeited)
     ranges = [
         piece.take.format(
             piece.block.stream.project.country,
@@ -189,31 +189,22 @@ def _r6_subsidy_forfeited_on_first_sale(*, actor, mechanism, source, target, pie
             "GECs of subsidised projects sold from account %(account)s: the subsidy for these "
             "%(quantity)s MWh is forfeited (R6)."
         )
-        % {"account": source.number, "quantity": sum(piece.take.length for piece in forfeited)},
+        % {"account": source.number, "quantity": quantity},
         actor=actor,
         subjects=sorted(
             {f"project:{piece.block.stream.project_id}" for piece in forfeited}
             | {f"claim:{piece.block.claim_id}" for piece in forfeited}
         ),
         subsidy_forfeited=ranges,
-        quantity=sum(piece.take.length for piece in forfeited),
+        quantity=quantity,
     )
 
 
 def _r7_no_gec_under_ccer_registration(*, mechanism, project, record, **_context) -> None:
     if mechanism.code != "GEC":
         return
-    from registry.models import MechanismRegistration
-
-    registration = (
-        MechanismRegistration.objects.filter(
-            project=project,
-            mechanism__code="CCER",
-            status=MechanismRegistration.Status.ACTIVE,
-            crediting_period__overlap=record.period,
-        )
-        .order_by("pk")
-        .first()
+    registration = active_registration(
+        project_id=project.pk, mechanism_code="CCER", period=record.period
     )
     if registration is not None:
         raise RuleViolation.of(

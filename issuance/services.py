@@ -38,7 +38,7 @@ from registry.models import (
     UnitKind,
 )
 from registry.permissions import require_issuer_of
-from registry.selectors import live_claim_overlapping, mechanism_resolve
+from registry.selectors import active_registration, live_claim_overlapping, mechanism_resolve
 from registry.services import allocate_production
 from registry.transactions import retry_transaction
 from tracking.models import Block
@@ -218,22 +218,6 @@ def _covering_declaration(record: ProductionRecord) -> Declaration | None:
             stream_id=record.stream_id, revoked_at__isnull=True, period__contains=record.period
         )
         .order_by("-signed_at")
-        .first()
-    )
-
-
-def active_registration(
-    *, project: Project, mechanism_code: str, period
-) -> MechanismRegistration | None:
-    """The project's active registration for the mechanism whose crediting period overlaps."""
-    return (
-        MechanismRegistration.objects.filter(
-            project=project,
-            mechanism__code=mechanism_code,
-            status=MechanismRegistration.Status.ACTIVE,
-            crediting_period__overlap=period,
-        )
-        .order_by("pk")
         .first()
     )
 
@@ -524,7 +508,7 @@ def _issue(
             registration = None
             if derived and mechanism.code == "CCER" and stream.unit_kind == UnitKind.ELECTRICITY:
                 registration = active_registration(
-                    project=project, mechanism_code="CCER", period=record.period
+                    project_id=project.pk, mechanism_code="CCER", period=record.period
                 )
             cancelled_gecs = []
             if registration is not None:

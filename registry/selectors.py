@@ -6,7 +6,7 @@ from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.utils.translation import gettext_lazy as _
 
 from registry.errors import NotFound
-from registry.models import Mechanism, UnitClaim
+from registry.models import Mechanism, MechanismRegistration, UnitClaim
 
 
 def mechanism_resolve(mechanism: Mechanism | str) -> Mechanism:
@@ -33,5 +33,22 @@ def live_claim_overlapping(*, stream_id: int, lower: int, upper: int) -> UnitCla
         )
         .select_related("mechanism", "stream__project", "account__organisation")
         .order_by("serials")
+        .first()
+    )
+
+
+def active_registration(
+    *, project_id: int, mechanism_code: str, period
+) -> MechanismRegistration | None:
+    """The project's active registration under the mechanism whose crediting period overlaps
+    ``period`` (at most one: exclusion constraint), e.g. a wind farm's CCER registration (R7)."""
+    return (
+        MechanismRegistration.objects.filter(
+            project_id=project_id,
+            mechanism__code=mechanism_code,
+            status=MechanismRegistration.Status.ACTIVE,
+            crediting_period__overlap=period,
+        )
+        .order_by("pk")
         .first()
     )

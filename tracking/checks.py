@@ -34,7 +34,12 @@ def counts_toward_host_target(mechanism) -> bool:
     return mechanism.code in settings.REGISTRY_HOST_TARGET_MECHANISMS
 
 
+def switched_off(rule_id: str) -> bool:
+    """Whether a configurable rule of the catalogue is switched off here (the one reading of
+    REGISTRY_DISABLED_RULES; ``issuance.rules.Rule.enabled`` uses it too)."""
+    return rule_id in settings.REGISTRY_DISABLED_RULES
+
+
 def host_adjustments_enabled() -> bool:
-    """R14 is a configurable rule of the catalogue (issuance.rules); switched off, transfers
-    abroad open no corresponding adjustment."""
-    return "R14" not in settings.REGISTRY_DISABLED_RULES
+    """R14 (configurable): switched off, transfers abroad open no corresponding adjustment."""
+    return not switched_off("R14")

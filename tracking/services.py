@@ -28,13 +28,12 @@ from registry.ledger import record_event, record_flag, record_refusal
 from registry.models import (
     LedgerEvent,
     Mechanism,
-    MechanismRegistration,
     Project,
     Stream,
     UnitClaim,
 )
 from registry.permissions import require_account_operator, require_administrator
-from registry.selectors import mechanism_resolve
+from registry.selectors import active_registration, mechanism_resolve
 from registry.services import validate_subdivision
 from registry.transactions import retry_transaction
 from tracking import checks
@@ -836,12 +835,11 @@ def _refuse_unfreezing_under_ccer_registration(block: Block) -> None:
     if block.mechanism.code != "GEC":
         return
     claim = UnitClaim.objects.select_related("production_record", "stream").get(pk=block.claim_id)
-    registration = MechanismRegistration.objects.filter(
+    registration = active_registration(
         project_id=claim.stream.project_id,
-        mechanism__code="CCER",
-        status=MechanismRegistration.Status.ACTIVE,
-        crediting_period__overlap=claim.production_record.period,
-    ).first()
+        mechanism_code="CCER",
+        period=claim.production_record.period,
+    )
     if registration is not None:
         raise RuleViolation.of(
             "R7",
