@@ -25,7 +25,7 @@ from registry.models import Checkpoint, LedgerEvent
 GENESIS_HASH = "0" * 64
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.datetime):
@@ -40,7 +40,7 @@ def _json_default(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """Sorted keys, no insignificant whitespace, UTF-8 text: one byte string per value."""
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
     )
 
 

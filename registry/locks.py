@@ -8,6 +8,7 @@ from django.db import connection
 
 STREAM_SERIAL_ALLOCATION = 1001  # + stream id: "find the next unclaimed serials -> claim them"
 LEDGER_SEAL = 1002  # + 0: one sealer at a time
+UNIQUENESS_REPORT_RUN = 1003  # + report id (session-level): one worker runs a report at a time
 
 
 def advisory_xact_lock(namespace: int, object_id: int) -> None:

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "issuance",
     "compliance",
     "interop",
+    "audit",
 ]
 
 MIDDLEWARE = [

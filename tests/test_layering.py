@@ -1,6 +1,6 @@
 """Imports point one way: registry <- accounts <- tracking <- interop <- issuance <- compliance
-(DESIGN.md; interop reads the core, the issuance rule R15 reads interop, and ETS compliance uses
-the rule catalogue)."""
+<- audit (DESIGN.md; interop reads the core, the issuance rule R15 reads interop, and ETS compliance uses
+the rule catalogue; audit reads every app below it to re-check its guarantees)."""
 
 import ast
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["registry", "accounts", "tracking", "interop", "issuance", "compliance"]
+LAYERS = ["registry", "accounts", "tracking", "interop", "issuance", "compliance", "audit"]
 
 
 def runtime_imports(path: Path) -> set[str]:

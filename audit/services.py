@@ -1,0 +1,267 @@
+"""Requesting and running uniqueness reports.
+
+``uniqueness_report_request`` stores a queued report and hands it to the worker in one step: if
+the broker cannot take the task, the transaction rolls back and nothing is stored (503).
+``uniqueness_report_run`` executes the phases; each phase's results are written in one
+transaction and a completed phase is never redone, so a worker killed mid-report and a
+redelivered task finish the same report with the same content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from audit.checks import CHECKS, Check
+from audit.models import ReportCheck, ReportFinding, UniquenessReport
+from audit.scope import ReportScope
+from registry.errors import DomainError
+from registry.locks import UNIQUENESS_REPORT_RUN
+from registry.models import Checkpoint
+
+FINDINGS_INSERT_BATCH = 5_000
+# Phases besides the checks: "prepare" (checkpoint, totals), "statistics" (chart figures) and
+# "seal" (canonical JSON and its SHA-256).
+EXTRA_PHASES = 3
+
+
+class BrokerUnavailable(DomainError):
+    """The task queue cannot take work now; nothing was stored."""
+
+    code = "broker_unavailable"
+    http_status = 503
+
+
+def uniqueness_report_request(
+    *,
+    actor,
+    scope: dict[str, Any] | ReportScope | None = None,
+    enqueue: Callable[[UniquenessReport], str] | None = None,
+) -> UniquenessReport:
+    """Store a queued report over ``scope`` and send it to the worker.
+
+    Raises ScopeError (400) for a bad scope and BrokerUnavailable (503) when the broker refuses
+    the task; in both cases nothing is stored. The task is published inside the transaction: a
+    worker that picks it up before the commit waits for the row (see ``audit.tasks``).
+    """
+    report_scope = scope if isinstance(scope, ReportScope) else ReportScope.from_json(scope)
+    send = enqueue or _send_to_worker
+    with transaction.atomic():
+        report = UniquenessReport.objects.create(
+            scope=report_scope.as_json(), requested_by=actor, work_total=len(CHECKS) + EXTRA_PHASES
+        )
+        task_id = send(report)
+        UniquenessReport.objects.filter(pk=report.pk).update(task_id=task_id)
+        report.task_id = task_id
+    return report
+
+
+def _send_to_worker(report: UniquenessReport) -> str:
+    from kombu.exceptions import OperationalError
+
+    from audit.tasks import uniqueness_report_task
+
+    try:
+        result = uniqueness_report_task.apply_async(
+            args=[report.pk], retry=False, ignore_result=True
+        )
+    except (OperationalError, OSError) as error:
+        raise BrokerUnavailable(
+            _("The task queue is unavailable, so the report was not started: %(error)s")
+            % {"error": error}
+        ) from error
+    return result.id
+
+
+def _set_progress(report_id: int, **fields: Any) -> None:
+    # Autocommitted outside any phase transaction so that readers see progress at once.
+    UniquenessReport.objects.filter(pk=report_id, status=UniquenessReport.Status.RUNNING).update(
+        **fields
+    )
+
+
+def _run_check(report: UniquenessReport, check: Check, position: int, scope: ReportScope) -> None:
+    """Write one check's findings and outcome in one transaction (idempotent: redoes nothing
+    when the check is already recorded, replaces a half-written attempt otherwise)."""
+    with transaction.atomic():
+        if ReportCheck.objects.filter(report=report, check_id=check.id).exists():
+            return
+        ReportFinding.objects.filter(report=report, check_id=check.id).delete()
+        offending = 0
+        counts: dict[str, Any] = {}
+        with connection.cursor() as cursor:
+            if check.findings is not None:
+                findings_sql, findings_params = check.findings(scope)
+                cursor.execute(
+                    f"""
+                    INSERT INTO audit_reportfinding (report_id, check_id, ordinal, record)
+                    SELECT %s, %s, row_number() OVER (ORDER BY {check.order_by}),
+                           to_jsonb(finding)
+                    FROM ({findings_sql}) AS finding
+                    """,
+                    [report.pk, check.id, *findings_params],
+                )
+                offending = cursor.rowcount
+            if check.counts is not None:
+                counts_sql, counts_params = check.counts(scope)
+                cursor.execute(counts_sql, counts_params)
+                columns = [column.name for column in cursor.description]
+                counts = dict(zip(columns, cursor.fetchone(), strict=True))
+        if check.stream is not None:
+            # The stream fills ``counts`` as it goes; exhaust it before reading them.
+            offending = _insert_streamed_findings(report, check, check.stream(scope, counts))
+        examined = int(counts.pop("examined", 0) or 0)
+        if not check.verdict_from_findings:
+            verdict = ReportCheck.Verdict.INFO
+        elif offending:
+            verdict = ReportCheck.Verdict.FAIL
+        else:
+            verdict = ReportCheck.Verdict.PASS
+        ReportCheck.objects.create(
+            report=report,
+            check_id=check.id,
+            position=position,
+            verdict=verdict,
+            examined=examined,
+            offending=offending,
+            counts={key: _json_number(value) for key, value in counts.items()},
+            completed_at=timezone.now(),
+        )
+
+
+def _insert_streamed_findings(report, check: Check, records) -> int:
+    batch: list[ReportFinding] = []
+    ordinal = 0
+    for record in records:
+        ordinal += 1
+        batch.append(
+            ReportFinding(report=report, check_id=check.id, ordinal=ordinal, record=record)
+        )
+        if len(batch) >= FINDINGS_INSERT_BATCH:
+            ReportFinding.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        ReportFinding.objects.bulk_create(batch)
+    return ordinal
+
+
+def _json_number(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    return value
+
+
+def _claim_start(report_id: int) -> UniquenessReport | None:
+    """Queued → running (compare-and-set), or pick up a running report a dead worker left."""
+    now = timezone.now()
+    UniquenessReport.objects.filter(pk=report_id, status=UniquenessReport.Status.QUEUED).update(
+        status=UniquenessReport.Status.RUNNING, started_at=now
+    )
+    report = UniquenessReport.objects.filter(pk=report_id).first()
+    if report is None or report.status != UniquenessReport.Status.RUNNING:
+        return None
+    UniquenessReport.objects.filter(pk=report_id).update(attempts=report.attempts + 1)
+    return report
+
+
+def _prepare(report: UniquenessReport) -> None:
+    """Fix the checkpoint the report covers (once: a resumed run keeps the first one)."""
+    if report.checkpoint_hash or report.phase not in ("", "prepare"):
+        return
+    checkpoint = Checkpoint.objects.order_by("-sequence").first()
+    fields = {"phase": "prepare", "work_done": 1}
+    if checkpoint is not None:
+        fields.update(
+            checkpoint_sequence=checkpoint.sequence,
+            checkpoint_hash=checkpoint.checkpoint_hash,
+            checkpoint_root=checkpoint.merkle_root,
+            last_event_id=checkpoint.last_event_id,
+        )
+    _set_progress(report.pk, **fields)
+
+
+def uniqueness_report_run(*, report_id: int) -> UniquenessReport | None:
+    """Run (or resume) a report to its end. Returns the finished report, or None when there is
+    nothing to do (finished already, or another worker is running it now).
+
+    Guarantees: each check is recorded once, completely or not at all; the report's final status
+    is passed only if every check passed; its content hash is the SHA-256 of the JSON document
+    that ``audit.outputs.report_json`` returns.
+    """
+    from audit.outputs import report_json
+    from audit.selectors import report_statistics
+
+    with connection.cursor() as cursor:
+        # Session-level: two deliveries of one report never run at once; a dead worker's
+        # connection closes and frees it.
+        cursor.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", [UNIQUENESS_REPORT_RUN, report_id % 2**31]
+        )
+        if not cursor.fetchone()[0]:
+            return None
+    try:
+        report = _claim_start(report_id)
+        if report is None:
+            return None
+        try:
+            scope = ReportScope.from_json(report.scope)
+            _prepare(report)
+            for position, check in enumerate(CHECKS, start=1):
+                _set_progress(report.pk, phase=check.id, work_done=position)
+                _run_check(report, check, position, scope)
+            _set_progress(report.pk, phase="statistics", work_done=len(CHECKS) + 1)
+            if not report.statistics:
+                _set_progress(report.pk, statistics=report_statistics(scope))
+            _set_progress(report.pk, phase="seal", work_done=len(CHECKS) + EXTRA_PHASES - 1)
+            report.refresh_from_db()
+            failed = report.checks.filter(verdict=ReportCheck.Verdict.FAIL).exists()
+            report.finished_at = timezone.now()
+            report.status = (
+                UniquenessReport.Status.FAILED if failed else UniquenessReport.Status.PASSED
+            )
+            document = report_json(report)
+            UniquenessReport.objects.filter(
+                pk=report.pk, status=UniquenessReport.Status.RUNNING
+            ).update(
+                status=report.status,
+                finished_at=report.finished_at,
+                phase="done",
+                work_done=report.work_total,
+                content_sha256=hashlib.sha256(document).hexdigest(),
+            )
+        except Exception as error:
+            if _is_permanent(error):
+                UniquenessReport.objects.filter(
+                    pk=report_id, status=UniquenessReport.Status.RUNNING
+                ).update(
+                    status=UniquenessReport.Status.ERROR,
+                    error=str(error)[:2000],
+                    finished_at=timezone.now(),
+                )
+                return UniquenessReport.objects.get(pk=report_id)
+            raise
+        return UniquenessReport.objects.get(pk=report_id)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, %s)", [UNIQUENESS_REPORT_RUN, report_id % 2**31]
+            )
+
+
+def _is_permanent(error: Exception) -> bool:
+    """Errors a retry cannot cure (a scope that no longer validates, a bug in a check's SQL);
+    lost connections and the like are left to the task's retry."""
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    if isinstance(error, DomainError):
+        return True
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return False
+    return isinstance(error, DatabaseError)
