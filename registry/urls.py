@@ -17,12 +17,14 @@ api_v1 = [
     path("", include("issuance.api.urls")),
     path("", include("compliance.api.urls")),
     path("", include("interop.api.urls")),
+    path("", include("audit.api.urls")),
 ]
 
 urlpatterns = [
     path("admin/rules/", include("issuance.admin_urls")),
     path("admin/", admin.site.urls),
     path("health/", health_view(), name="health"),
+    path("public/", include("audit.public_urls")),
     path("api/v1/", include(api_v1)),
     # Log-in pages of the browsable API (session authentication with CSRF).
     path("api/auth/", include("rest_framework.urls")),

@@ -1,0 +1,3 @@
+"""Requesting a uniqueness report and following its progress."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The public transparency page, /public/ (no login)."""
+
+urlpatterns: list = []
