@@ -528,6 +528,7 @@ class LedgerEvent(models.Model):
         EXTERNAL_MATCHED = "external.matched", _("Imported record linked to a project")
         EMISSIONS_VERIFIED = "emissions.verified", _("Verified emissions recorded")
         NEUTRALITY_EVENT_CREATED = "neutrality_event.created", _("Neutrality event recorded")
+        RETIREMENT_ALLOCATED = "retirement.allocated", _("Part of a retirement allocated")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

@@ -15,6 +15,7 @@ from tracking.models import (
     CorrespondingAdjustment,
     NeutralityEvent,
     Retirement,
+    RetirementAllocation,
     Transfer,
 )
 from tracking.services import corresponding_adjustment_set_status, neutrality_event_create
@@ -56,6 +57,12 @@ class RetirementAdmin(ReadOnlyAdmin):
         "created_at",
     )
     list_select_related = ("mechanism", "account", "event")
+
+
+@admin.register(RetirementAllocation)
+class RetirementAllocationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "retirement", "quantity", "claimant", "reference", "created_at")
+    list_select_related = ("retirement",)
 
 
 @admin.register(Cancellation)

@@ -292,6 +292,77 @@ class Retirement(models.Model):
         return f"retirement {self.pk}: {self.quantity} for {self.beneficiary_name}"
 
 
+class RetirementAllocation(models.Model):
+    """A claim on part of a retirement: a product batch, an event, a report that counts it.
+
+    Allocations of one retirement never add up to more than it retired: a trigger locks the
+    retirement row and compares the sum on every insert, so concurrent allocations cannot
+    overrun it together. ``reference`` is unique per retirement (the same batch or report is
+    never allocated twice). Allocations are final: never changed, never deleted.
+    """
+
+    retirement = models.ForeignKey(
+        Retirement,
+        verbose_name=_("retirement"),
+        on_delete=models.PROTECT,
+        related_name="allocations",
+    )
+    quantity = models.BigIntegerField(_("quantity"))
+    claimant = models.CharField(_("claimant"), max_length=200)
+    reference = models.CharField(
+        _("reference"),
+        max_length=200,
+        help_text=_("What the units are allocated to: a product batch, an event, a report."),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("allocated at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("retirement allocation")
+        verbose_name_plural = _("retirement allocations")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="allocation_quantity_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["retirement", "reference"], name="allocation_reference_once"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="allocations_within_retirement",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert,
+                declare=[("retired", "bigint"), ("allocated", "bigint")],
+                func="""
+                -- The row lock serialises allocations of one retirement.
+                SELECT quantity INTO retired FROM tracking_retirement
+                WHERE id = NEW.retirement_id FOR UPDATE;
+                SELECT coalesce(sum(quantity), 0) INTO allocated
+                FROM tracking_retirementallocation WHERE retirement_id = NEW.retirement_id;
+                IF allocated + NEW.quantity > retired THEN
+                    RAISE EXCEPTION 'allocations of retirement % would reach % of % units',
+                        NEW.retirement_id, allocated + NEW.quantity, retired
+                        USING ERRCODE = '23514';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+            pgtrigger.Protect(
+                name="allocation_is_final", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"allocation {self.pk}: {self.quantity} of retirement {self.retirement_id}"
+
+
 class Cancellation(models.Model):
     """Units taken out of circulation without a beneficiary (by the holder, or by revocation)."""
 
