@@ -133,6 +133,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET retirements/":                          (200, 200, 200, 200, 200, 200, 200, 401),
     "POST retirements/":                         (201, 403, 403, 201, 201, 403, 403, 401),
     "GET retirements/{retirement}/":             (200, 200, 200, 200, 200, 200, 200, 200),
+    "POST retirements/{retirement}/allocations/":
+                                                 (201, 403, 403, 403, 201, 403, 403, 401),
     "GET cancellations/":                        (200, 200, 200, 200, 200, 200, 200, 401),
     "POST cancellations/":                       (201, 403, 403, 201, 201, 403, 403, 401),
     "GET cancellations/{cancellation}/":         (200, 404, 404, 200, 404, 200, 404, 401),
@@ -535,6 +537,10 @@ def _retirement(s: Scenario, persona: str) -> dict:
     return body
 
 
+def _allocation(s: Scenario, persona: str) -> dict:
+    return {"quantity": 20, "claimant": "Buyer Co", "reference": "product batch 7"}
+
+
 def _cancellation(s: Scenario, persona: str) -> dict:
     return {
         "account": _own_or_buyer_account(persona),
@@ -590,6 +596,7 @@ BODIES = {
     "POST blocks/{frozen_block}/unfreeze/": _reason,
     "POST transfers/": _transfer,
     "POST retirements/": _retirement,
+    "POST retirements/{retirement}/allocations/": _allocation,
     "POST cancellations/": _cancellation,
     "POST registrations/ [CCER, mechanism B]": _registration,
     "POST neutrality-events/": _neutrality_event,

@@ -119,3 +119,22 @@ def test_concurrent_allocations_never_exceed_the_retirement(project_owner, retir
     assert len(won) == 3 and len(refused) == 3
     assert {error.code for error in refused} == {"allocation_exceeds_retirement"}
     assert sum(retirement.allocations.values_list("quantity", flat=True)) == 90
+
+
+def test_api_allocates_and_the_public_record_lists_the_allocations(api, project_owner, retirement):
+    url = f"/api/v1/retirements/{retirement.public_id}/allocations/"
+    body = {"quantity": 60, "claimant": "Hebei Green Steel Co.", "reference": "batch 1"}
+    created = api(project_owner).post(url, body, format="json")
+    assert created.status_code == 201, created.content
+    over = api(project_owner).post(url, {**body, "reference": "batch 2"}, format="json")
+    assert over.status_code == 409
+    assert over.json()["code"] == "allocation_exceeds_retirement"
+    assert over.json()["details"]["available"] == 40
+    public = api(None).get(f"/api/v1/retirements/{retirement.public_id}/")
+    assert public.status_code == 200
+    assert [row["reference"] for row in public.json()["allocations"]] == ["batch 1"]
+    assert api(None).post(url, body, format="json").status_code == 401
+    unknown = api(project_owner).post(
+        "/api/v1/retirements/not-a-uuid/allocations/", body, format="json"
+    )
+    assert unknown.status_code == 404

@@ -15,6 +15,7 @@ from tracking.models import (
     CorrespondingAdjustment,
     NeutralityEvent,
     Retirement,
+    RetirementAllocation,
     Transfer,
 )
 
@@ -123,6 +124,23 @@ class RetirementCreateSerializer(MovementSerializer):
     )
 
 
+class RetirementAllocationCreateSerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=2**62)
+    claimant = serializers.CharField(max_length=200, help_text="Who claims the allocated units.")
+    reference = serializers.CharField(
+        max_length=200,
+        help_text="What they are allocated to (a product batch, an event, a report); once each.",
+    )
+
+
+class RetirementAllocationSerializer(serializers.ModelSerializer):
+    """A claim on part of a retirement."""
+
+    class Meta:
+        model = RetirementAllocation
+        fields = ["id", "quantity", "claimant", "reference", "created_at"]
+
+
 # A retirement's blocks in serial order, with what their range strings need.
 RETIRED_BLOCKS = Prefetch(
     "blocks",
@@ -137,6 +155,7 @@ class RetirementSerializer(serializers.ModelSerializer):
     mechanism = serializers.CharField(source="mechanism.code", read_only=True)
     account = serializers.CharField(source="account.number", read_only=True)
     serial_ranges = serializers.SerializerMethodField()
+    allocations = RetirementAllocationSerializer(many=True, read_only=True)
 
     class Meta:
         model = Retirement
@@ -154,6 +173,7 @@ class RetirementSerializer(serializers.ModelSerializer):
             "reporting_year",
             "event",
             "serial_ranges",
+            "allocations",
             "created_at",
         ]
 

@@ -4,12 +4,14 @@ adjustments (R14), neutrality events (R11), and public verification."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import django_filters
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -173,7 +175,7 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
 
     resource = "retirement"
     queryset = Retirement.objects.select_related("mechanism", "account").prefetch_related(
-        api.RETIRED_BLOCKS
+        api.RETIRED_BLOCKS, "allocations"
     )
     serializer_class = api.RetirementSerializer
     pagination_class = NewestFirstCursorPagination
@@ -181,7 +183,12 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
     lookup_field = "public_id"
 
     def _public_record(self) -> bool:
-        return bool(getattr(self, "kwargs", {}).get("public_id"))  # only GET is routed there
+        # The record's own route is public (other methods there answer 405); its allocations
+        # route needs a login. ``action`` is not set yet when authenticators are chosen.
+        return (
+            bool(getattr(self, "kwargs", {}).get("public_id"))
+            and "retrieve" in getattr(self, "action_map", {}).values()
+        )
 
     def get_permissions(self):
         # As the authenticators below: other methods on the record answer 405, not 403.
@@ -215,6 +222,31 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
         return Response(
             api.RetirementSerializer(self.base_queryset().get(pk=retirement.pk)).data,
             status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        request=api.RetirementAllocationCreateSerializer,
+        responses={201: api.RetirementAllocationSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def allocations(self, request, public_id=None):
+        """Allocate part of the retirement to a product batch, an event or a report (its
+        holder or an administrator): never more than it retired (409
+        ``allocation_exceeds_retirement``), each reference once (409
+        ``allocation_reference_taken``)."""
+        try:
+            retirement = self.base_queryset().filter(public_id=uuid.UUID(public_id)).first()
+        except ValueError:
+            retirement = None
+        if retirement is None:
+            raise NotFound()
+        self.require("holding.operate", retirement.account)
+        fields = self.validated(api.RetirementAllocationCreateSerializer)
+        allocation = services.retirement_allocate(
+            actor=request.user, retirement=retirement, **fields
+        )
+        return Response(
+            api.RetirementAllocationSerializer(allocation).data, status=status.HTTP_201_CREATED
         )
 
 
