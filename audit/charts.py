@@ -30,6 +30,8 @@ ISSUED_COLOUR = "#2b6cb0"
 RETIRED_COLOUR = "#2f855a"
 CANCELLED_COLOUR = "#c05621"
 REFUSED_COLOUR = "#c53030"
+# Short unit names for chart and table labels (UnitKind's labels are sentences).
+UNIT_SYMBOLS = {"E": "MWh", "C": "tCO2e", "T": "tce"}
 # The report draws one panel per mechanism; beyond this many the tables carry the rest.
 MECHANISM_PANELS = 8
 WIDTH_INCHES = 7.5
@@ -50,6 +52,12 @@ _STYLE = {
 _drawing = threading.Lock()
 _ID = re.compile(r'\bid="([^"]+)"')
 _REFERENCE = re.compile(r'(url\(#|xlink:href="#|href="#)([^)"]+)')
+_STYLE_ATTRIBUTE = re.compile(r'style="([^"]*)"')
+
+
+def _presentation_attributes(match: re.Match) -> str:
+    declarations = (part.split(":", 1) for part in match.group(1).split(";") if ":" in part)
+    return " ".join(f'{name.strip()}="{value.strip()}"' for name, value in declarations)
 
 
 def _series_labels() -> dict[str, str]:
@@ -76,6 +84,11 @@ def _finish(figure: Figure, *, name: str, title: str) -> str:
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
+    # Matplotlib's <style> block would apply to the whole page the SVG is inlined in, and
+    # WeasyPrint reads style attributes as HTML CSS (warning on each SVG property): presentation
+    # attributes say the same to every SVG renderer.
+    svg = re.sub(r"\s*<style[^>]*>.*?</style>", "", svg, flags=re.DOTALL)
+    svg = _STYLE_ATTRIBUTE.sub(_presentation_attributes, svg)
     svg = _ID.sub(lambda match: f'id="{name}-{match.group(1)}"', svg)
     svg = _REFERENCE.sub(lambda match: f"{match.group(1)}{name}-{match.group(2)}", svg)
     label = escape(title)
@@ -125,9 +138,14 @@ def _series(rows: Iterable[Mapping[str, Any]], key: str) -> tuple[list[str], dic
     }
 
 
-def units_by_mechanism_month_svg(rows: Sequence[Mapping[str, Any]]) -> str:
+def units_by_mechanism_month_svg(
+    rows: Sequence[Mapping[str, Any]], *, units: Mapping[str, str] | None = None
+) -> str:
     """One panel per mechanism (the ``MECHANISM_PANELS`` largest by units issued): issued,
-    retired and cancelled units per vintage month. Empty text when there are no units."""
+    retired and cancelled units per vintage month, the panel titled with the mechanism's code
+    and its unit (``units``: unit kind per mechanism code). Empty text when there are no
+    units."""
+    units = units or {}
     if not rows:
         return ""
     issued_by_mechanism: dict[str, int] = defaultdict(int)
@@ -147,7 +165,8 @@ def units_by_mechanism_month_svg(rows: Sequence[Mapping[str, Any]]) -> str:
                 for measure in ("issued", "retired", "cancelled")
             }
             _grouped_bars(axes, months, series)
-            axes.set_title(mechanism, loc="left")
+            symbol = UNIT_SYMBOLS.get(units.get(mechanism, ""), "")
+            axes.set_title(f"{mechanism} ({symbol})" if symbol else mechanism, loc="left")
         figure.legend(*panels[0].get_legend_handles_labels(), loc="outside upper right", ncols=3)
         return _finish(figure, name="units-by-mechanism-month", title=title)
 

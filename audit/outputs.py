@@ -20,11 +20,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from audit.checks import CHECKS_BY_ID
 from audit.models import ReportCheck, ReportFinding, UniquenessReport
 from registry.errors import DomainError
 from registry.ledger import json_default
+from registry.models import Mechanism
 from tracking.models import Retirement
 
 FINDINGS_IN_DOCUMENT = 1_000
@@ -222,8 +224,10 @@ def _banner(report: UniquenessReport, checks: list[dict[str, Any]]) -> dict[str,
         return {
             "tone": "pass",
             "headline": _("Every check passed"),
-            "detail": _(
-                "No unit was counted twice: all %(count)s checks found nothing wrong."
+            "detail": ngettext(
+                "No unit was counted twice: %(count)s check ran and found nothing wrong.",
+                "No unit was counted twice: %(count)s checks ran and found nothing wrong.",
+                len(checks),
             )
             % {"count": len(checks)},
         }
@@ -231,7 +235,11 @@ def _banner(report: UniquenessReport, checks: list[dict[str, Any]]) -> dict[str,
         return {
             "tone": "fail",
             "headline": _("A check failed"),
-            "detail": _("%(failed)s of %(count)s checks found offending records (below).")
+            "detail": ngettext(
+                "%(failed)s of %(count)s check found offending records (below).",
+                "%(failed)s of %(count)s checks found offending records (below).",
+                len(checks),
+            )
             % {"failed": failed, "count": len(checks)},
         }
     if report.status == UniquenessReport.Status.ERROR:
@@ -332,6 +340,7 @@ def report_context(
     statistics = report.statistics or {}
     units = statistics.get("units_by_mechanism_month") or []
     refused = statistics.get("refused_attempts") or []
+    unit_kinds = dict(Mechanism.objects.values_list("code", "unit_kind"))
     units_by_mechanism: dict[str, dict[str, int]] = {}
     for row in units:
         sums = units_by_mechanism.setdefault(row["mechanism"], defaultdict(int))
@@ -362,10 +371,15 @@ def report_context(
         "checks": checks,
         "listed_checks": [check for check in checks if check["verdict"] != "pass"],
         "findings_limit": findings_limit,
-        "units_chart": charts.units_by_mechanism_month_svg(units),
+        "units_chart": charts.units_by_mechanism_month_svg(units, units=unit_kinds),
         "refused_chart": charts.refused_attempts_svg(refused),
         "units_by_mechanism": [
-            {"mechanism": mechanism, **sums} for mechanism, sums in units_by_mechanism.items()
+            {
+                "mechanism": mechanism,
+                "unit": charts.UNIT_SYMBOLS.get(unit_kinds.get(mechanism, ""), ""),
+                **sums,
+            }
+            for mechanism, sums in units_by_mechanism.items()
         ],
         "refused_attempts": refused,
         "retirements": retirements,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
@@ -79,40 +80,57 @@ def unit_totals(
     return totals
 
 
+def cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept in the cache under ``key`` for ``seconds``. A cache that cannot be
+    reached is passed by: the value is computed, so a page never fails for want of Redis."""
+    try:
+        value = cache.get(key)
+    except Exception as error:  # any failure of the cache backend
+        logger.warning("cache unavailable for %s: %s", key, error)
+        return compute()
+    if value is None:
+        value = compute()
+        try:
+            cache.set(key, value, seconds)
+        except Exception as error:
+            logger.warning("cache unavailable for %s: %s", key, error)
+    return value
+
+
 def public_unit_totals() -> dict[str, Any]:
     """What /public/ shows: unit totals of the whole registry per unit kind (``by_unit``), and
     per unit kind and mechanism, province or vintage month, each row with issued, retired,
     cancelled, expired and active units. Units of different kinds (MWh, tCO2e, tce) are never
-    added together.
-
-    Kept in the cache for ``PUBLIC_TOTALS_CACHE_SECONDS``; when the cache cannot be reached the
-    totals are computed from the database, so the page never fails for want of Redis.
+    added together. Computed at most once per ``PUBLIC_TOTALS_CACHE_SECONDS`` (``computed_at``
+    says when).
     """
-    try:
-        cached = cache.get(PUBLIC_TOTALS_CACHE_KEY)
-    except Exception as error:  # any cache failure: the database still answers
-        logger.warning("cache unavailable for the public totals: %s", error)
-        cached = None
-    if cached is not None:
-        return cached
+    return cached(PUBLIC_TOTALS_CACHE_KEY, PUBLIC_TOTALS_CACHE_SECONDS, _public_unit_totals)
+
+
+def _public_unit_totals() -> dict[str, Any]:
     by_mechanism = unit_totals(group_by=("unit", "mechanism"))
     by_unit: dict[str, dict[str, int]] = {}
     for row in by_mechanism:
         unit = by_unit.setdefault(row["unit"], dict.fromkeys(MEASURES, 0))
         for key in MEASURES:
             unit[key] += row[key]
-    totals = {
+    return {
         "by_unit": [{"unit": unit, **sums} for unit, sums in by_unit.items()],
         "by_mechanism": by_mechanism,
         "by_province": unit_totals(group_by=("unit", "province")),
         "by_month": unit_totals(group_by=("unit", "month")),
         "computed_at": timezone.now(),
     }
-    try:
-        cache.set(PUBLIC_TOTALS_CACHE_KEY, totals, PUBLIC_TOTALS_CACHE_SECONDS)
-    except Exception as error:
-        logger.warning("cache unavailable for the public totals: %s", error)
-    return totals
+
+
+def mechanism_names() -> dict[str, tuple[str, str]]:
+    """Each mechanism's code with its English and Chinese names."""
+    from registry.models import Mechanism
+
+    return {
+        code: (name, name_zh)
+        for code, name, name_zh in Mechanism.objects.values_list("code", "name", "name_zh")
+    }
 
 
 def refused_attempts(*, scope: ReportScope | None = None) -> list[dict[str, Any]]:

@@ -80,27 +80,29 @@ def _attachment(response: HttpResponse, filename: str, *, inline: bool = False) 
 
 
 class ReportJSONDownload(ReportDownloadView):
-    """The report's canonical JSON; for a finished report ``X-Content-SHA256`` (the report's
+    """The report's canonical JSON; for a finished report `X-Content-SHA256` (the report's
     stored content hash) is the SHA-256 of exactly the bytes of the body."""
 
     @extend_schema(
         operation_id="reports_download_json",
-        parameters=[REPORT_ID],
+        parameters=[
+            REPORT_ID,
+            OpenApiParameter(
+                "X-Content-SHA256",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                required=False,
+                description=(
+                    "SHA-256 (hex) of the body, as stored with the report when it finished; "
+                    "absent while it runs or when it could not run."
+                ),
+            ),
+        ],
         responses={
             (200, "application/json"): OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="The report's canonical JSON (keys sorted, indented).",
-                response_headers=[
-                    OpenApiParameter(
-                        "X-Content-SHA256",
-                        str,
-                        OpenApiParameter.HEADER,
-                        description=(
-                            "SHA-256 (hex) of the body, as stored with the report when it "
-                            "finished; absent while it runs or when it could not run."
-                        ),
-                    )
-                ],
             )
         },
     )
@@ -183,7 +185,7 @@ class FindingsDownloadView(ReportDownloadView):
 
 
 class FindingsCSVDownload(FindingsDownloadView):
-    """Every finding of one check as CSV (``ordinal`` and one column per key), streamed."""
+    """Every finding of one check as CSV (`ordinal` and one column per key), streamed."""
 
     @extend_schema(
         operation_id="reports_download_findings_csv",
