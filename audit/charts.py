@@ -110,6 +110,9 @@ def _grouped_bars(axes, categories: Sequence[str], series: Mapping[str, Sequence
             category + (index - (count - 1) / 2) * width for category in range(len(categories))
         ]
         axes.bar(positions, values, width=width, label=labels[key], color=colours[key])
+    # At least four slots, so that one or two categories are not drawn as slabs.
+    margin = max(4 - len(categories), 0) / 2
+    axes.set_xlim(-0.5 - margin, len(categories) - 0.5 + margin)
     axes.set_xticks(range(len(categories)))
     rotate = len(categories) > 6
     axes.set_xticklabels(
@@ -194,9 +197,7 @@ def refused_attempts_svg(rows: Sequence[Mapping[str, Any]]) -> str:
         return _finish(figure, name="refused-attempts", title=title)
 
 
-def unit_totals_svg(
-    rows: Sequence[Mapping[str, Any]], *, key: str, title: str, name: str
-) -> str:
+def unit_totals_svg(rows: Sequence[Mapping[str, Any]], *, key: str, title: str, name: str) -> str:
     """Issued, retired and cancelled units side by side per value of ``key`` (mechanism,
     province or month) of ``unit_totals`` rows. Empty text when there are no units."""
     if not rows:

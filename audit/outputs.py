@@ -202,9 +202,7 @@ def findings_jsonl(report: UniquenessReport, check_id: str) -> Iterator[str]:
     """Every finding of one check, one JSON object per line, in order: the same objects as the
     report JSON's ``findings`` list (whose first 1,000 they begin with), keys sorted."""
     for _ordinal, record in _findings(report, check_id):
-        yield (
-            json.dumps(record, sort_keys=True, ensure_ascii=False, default=json_default) + "\n"
-        )
+        yield (json.dumps(record, sort_keys=True, ensure_ascii=False, default=json_default) + "\n")
 
 
 # --- HTML and PDF ---------------------------------------------------------------------------
@@ -351,9 +349,7 @@ def report_context(
     except DomainError:  # a scope naming what no longer exists: nothing to list
         scope = None
     retirements = (
-        retirements_in_scope(
-            scope=scope, as_of=report.finished_at, limit=RETIREMENTS_IN_REPORT
-        )
+        retirements_in_scope(scope=scope, as_of=report.finished_at, limit=RETIREMENTS_IN_REPORT)
         if scope is not None
         else []
     )

@@ -81,17 +81,22 @@ def _sections(totals: dict[str, Any]) -> list[dict[str, Any]]:
     )
     sections = []
     for unit in units:
+        # ``key``: the code in the data; ``label``: what a person reads.
         mechanisms = [
-            {**row, "label": _mechanism_label(row["mechanism"], names)}
+            {**row, "key": row["mechanism"], "label": _mechanism_label(row["mechanism"], names)}
             for row in totals["by_mechanism"]
             if row["unit"] == unit
         ]
         provinces = [
-            {**row, "label": province_name(row["province"])}
+            {**row, "key": row["province"], "label": province_name(row["province"])}
             for row in totals["by_province"]
             if row["unit"] == unit
         ]
-        months = [{**row, "label": row["month"]} for row in totals["by_month"] if row["unit"] == unit]
+        months = [
+            {**row, "key": row["month"], "label": row["month"]}
+            for row in totals["by_month"]
+            if row["unit"] == unit
+        ]
         sections.append(
             {
                 "unit": unit,

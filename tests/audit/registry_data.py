@@ -161,4 +161,3 @@ def overlap_findings(count: int) -> list[dict]:
         }
         for number in range(1, count + 1)
     ]
-

@@ -20,7 +20,6 @@ from tests.audit.registry_data import (
     CHINESE_BENEFICIARY,
     ENGLISH_BENEFICIARY,
     build_small_registry,
-    insert_findings,
     overlap_findings,
     planted_failed_report,
     run_report,
@@ -230,9 +229,7 @@ def test_html_follows_the_callers_language(report, auditor):
     assert "已注销" in page  # "Retired", translated in the catalogue
 
 
-def test_pdf_holds_the_beneficiary_names_in_chinese_and_english_with_a_cjk_font(
-    report, auditor
-):
+def test_pdf_holds_the_beneficiary_names_in_chinese_and_english_with_a_cjk_font(report, auditor):
     response = client_for(auditor).get(url(report, "report.pdf"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -338,4 +335,3 @@ def test_only_get_is_allowed(report, administrator):
     for download in DOWNLOADS:
         assert client.post(url(report, download)).status_code == 405
         assert client.delete(url(report, download)).status_code == 405
-
