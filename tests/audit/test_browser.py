@@ -18,7 +18,6 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from registry.ledger import seal
 from registry.serials import Serial
 from tests.audit.registry_data import (
     CHINESE_BENEFICIARY,
@@ -117,8 +116,6 @@ def assert_charts_visible(page, expected: int) -> None:
 
 
 def test_the_report_page_shows_the_green_summary_and_its_charts(registry, auditor, live_server):
-    checkpoint = seal()
-    assert checkpoint is not None
     report = run_report(auditor)
     cookie = session_cookie(auditor, live_server)
     address = f"{live_server.url}/api/v1/reports/{report.pk}/report.html"
@@ -132,9 +129,7 @@ def test_the_report_page_shows_the_green_summary_and_its_charts(registry, audito
         # The inline styles apply under the page's Content-Security-Policy: green, not plain.
         colour = banner.evaluate("element => getComputedStyle(element).backgroundColor")
         assert colour == "rgb(240, 255, 244)"
-        facts = page.locator("dl.facts").inner_text()
-        assert checkpoint.merkle_root in facts
-        assert report.content_sha256 in facts
+        assert report.content_sha256 in page.locator("dl.facts").inner_text()
         assert_charts_visible(page, 1)  # units per mechanism and month (nothing was refused)
         retirements = page.locator("#retirements").inner_text()
         assert CHINESE_BENEFICIARY in retirements

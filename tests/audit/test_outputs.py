@@ -272,6 +272,28 @@ def test_a_report_still_running_answers_every_download_with_its_status(registry,
     assert body(client.get(url(report, f"checks/{CHECK}/findings.csv"))) == b"ordinal\r\n"
 
 
+def test_html_and_pdf_quote_the_ledger_checkpoint_the_report_covers(auditor):
+    report = UniquenessReport.objects.create(
+        scope={"mechanism": "GEC", "vintage_from": 202503},
+        requested_by=auditor,
+        status=UniquenessReport.Status.RUNNING,
+        checkpoint_sequence=42,
+        checkpoint_hash="c" * 64,
+        checkpoint_root="a" * 64,
+        last_event_id=1234,
+    )
+    client = client_for(auditor)
+    page = client.get(url(report, "report.html")).content.decode()
+    assert "Checkpoint 42" in page
+    assert "events up to 1234" in page
+    assert "c" * 64 in page
+    assert "a" * 64 in page
+    assert "Mechanism: GEC; Vintage from: 202503" in page
+    text = pdf_text(client.get(url(report, "report.pdf")).content)
+    assert "Checkpoint 42" in text
+    assert "a" * 64 in text.replace(" ", "")
+
+
 def test_a_report_that_could_not_run_shows_a_grey_banner_with_the_reason(auditor):
     report = UniquenessReport.objects.create(
         scope={},
