@@ -99,6 +99,7 @@ def report_json(report: UniquenessReport) -> bytes:
 # --- CSV and JSON lines ---------------------------------------------------------------------
 
 FINDINGS_CHUNK = 2_000
+FINDINGS_IN_PDF = 200
 RETIREMENTS_IN_REPORT = 50
 REPORT_CSV_COLUMNS = (
     "check",
@@ -393,10 +394,14 @@ def report_html(report: UniquenessReport, *, link_base: str = "") -> str:
 
 def report_pdf(report: UniquenessReport, *, link_base: str = "") -> bytes:
     """The report page as PDF (WeasyPrint), with the page's print styles; Chinese text is set in
-    the embedded Noto Sans CJK SC font."""
+    the embedded Noto Sans CJK SC font.
+
+    Each listed check shows its first ``FINDINGS_IN_PDF`` findings and the address of the full
+    list: laying out a thousand table rows takes WeasyPrint about ten seconds, so a report with
+    several failing checks would outlast any request timeout.
+    """
     from weasyprint import HTML
 
-    html = render_to_string(
-        "audit/report.html", {**report_context(report, link_base=link_base), "for_print": True}
-    )
+    context = report_context(report, findings_limit=FINDINGS_IN_PDF, link_base=link_base)
+    html = render_to_string("audit/report.html", {**context, "for_print": True})
     return HTML(string=html, base_url=link_base or None).write_pdf()

@@ -14,7 +14,12 @@ from pypdf import PdfReader
 from accounts.models import User
 from audit.checks import CHECKS
 from audit.models import UniquenessReport
-from audit.outputs import FINDINGS_CHUNK, FINDINGS_IN_DOCUMENT, report_document
+from audit.outputs import (
+    FINDINGS_CHUNK,
+    FINDINGS_IN_DOCUMENT,
+    FINDINGS_IN_PDF,
+    report_document,
+)
 from tests.api.conftest import client_for
 from tests.audit.registry_data import (
     CHINESE_BENEFICIARY,
@@ -217,6 +222,18 @@ def test_html_of_a_failed_report_shows_a_red_banner_and_the_first_thousand_findi
     section = section[: section.index("</section>")]
     assert section.count("<tr>") == FINDINGS_IN_DOCUMENT + 1  # the header row and 1,000
     assert f"The first {FINDINGS_IN_DOCUMENT} of {FINDINGS_CHUNK + 500} records" in section
+
+
+def test_pdf_of_a_failed_report_lists_the_first_findings_and_where_the_rest_are(
+    failed_report, auditor
+):
+    response = client_for(auditor).get(url(failed_report, "report.pdf"))
+    assert response.status_code == 200
+    text = pdf_text(response.content)
+    assert "A check failed" in text
+    assert f"The first {FINDINGS_IN_PDF} of {FINDINGS_CHUNK + 500} records" in text
+    full_list = f"http://testserver/api/v1/reports/{failed_report.pk}/checks/{CHECK}/findings.csv"
+    assert full_list in text.replace(" ", "")
 
 
 def test_html_follows_the_callers_language(report, auditor):
