@@ -16,7 +16,6 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from audit import charts
 from audit.places import province_name
 from audit.selectors import (
     PUBLIC_TOTALS_CACHE_SECONDS,
@@ -111,6 +110,8 @@ def _sections(totals: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _draw(sections: list[dict[str, Any]]) -> dict[str, str]:
+    from audit import charts  # matplotlib loads only when a chart is drawn, not at start-up
+
     drawn = {}
     for section in sections:
         unit, label = section["unit"], str(section["unit_label"])
