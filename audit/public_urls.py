@@ -1,3 +1,10 @@
 """The public transparency page, /public/ (no login)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from audit import views
+
+urlpatterns = [
+    path("", views.transparency_page, name="public-transparency"),
+    path("verify/", views.serial_search, name="public-verify"),
+]

@@ -65,6 +65,9 @@ external record    admin, auditor             confirm-match / reject-match: admi
 issuance export    the public (setting        -
                    REGISTRY_INTEROP_PUBLIC_
                    EXPORT; else authenticated)
+uniqueness report  admin, auditor: all;       download (JSON, CSV, HTML, PDF, findings):
+                   others: the ones they      whoever sees it; request: audit.api.views
+                   requested
 =================  =========================  ==============================================
 
 Auditors read everything and write nothing; outsiders (no role, no organisation) see mechanisms,
@@ -299,6 +302,10 @@ def _own_acts(user) -> Q:
     return Q(actor_id=user.pk) if _role(user) else NOTHING
 
 
+def _own_requests(user) -> Q:
+    return Q(requested_by_id=user.pk) if _role(user) else NOTHING
+
+
 SCOPES: dict[str, Callable[[Any], Q]] = {
     "organisation": _own_organisation("pk"),
     "account": _own_organisation("organisation_id"),
@@ -324,6 +331,7 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "neutrality_event": _everyone,
     "import_batch": _nobody,
     "external_record": _nobody,
+    "uniqueness_report": _own_requests,
 }
 
 
