@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import UniquenessReport
 from audit.scope import ReportScope
+from registry import access
 from registry.errors import NotFound
 
 
@@ -102,3 +104,13 @@ def report_get(*, report_id: int) -> UniquenessReport:
     if report is None:
         raise NotFound(_("No report %(id)s.") % {"id": report_id}, code="not_found")
     return report
+
+
+def reports_visible_to(user) -> QuerySet[UniquenessReport]:
+    """The reports ``user`` may see: every report for administrators and auditors, only the
+    ones they requested for anybody else (registry.access, resource ``uniqueness_report``)."""
+    return access.visible(
+        user,
+        "uniqueness_report",
+        UniquenessReport.objects.select_related("requested_by").order_by("-id"),
+    )

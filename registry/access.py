@@ -65,10 +65,14 @@ external record    admin, auditor             confirm-match / reject-match: admi
 issuance export    the public (setting        -
                    REGISTRY_INTEROP_PUBLIC_
                    EXPORT; else authenticated)
+uniqueness report  admin, auditor: all;       request: admin, auditor (a report reads the
+                   others: own requests       registry and writes none of it: no ledger
+                                              event)
 =================  =========================  ==============================================
 
-Auditors read everything and write nothing; outsiders (no role, no organisation) see mechanisms,
-checkpoints and the public pages only.
+Auditors read everything and write nothing (a uniqueness report they request is a read of the
+registry, stored as evidence); outsiders (no role, no organisation) see mechanisms, checkpoints
+and the public pages only.
 """
 
 from __future__ import annotations
@@ -182,6 +186,7 @@ rules.add_rule("corresponding_adjustment.set_status", is_administrator)
 rules.add_rule("neutrality_event.create", is_administrator)
 rules.add_rule("import_batch.create", is_administrator)
 rules.add_rule("external_record.match", is_administrator)
+rules.add_rule("uniqueness_report.request", is_administrator | is_auditor)
 
 
 REFUSALS = {
@@ -221,6 +226,9 @@ REFUSALS = {
     ),
     "external_record.match": _(
         "Only a registry administrator may link records of other registries to projects."
+    ),
+    "uniqueness_report.request": _(
+        "Only registry administrators and auditors may request uniqueness reports."
     ),
 }
 
@@ -299,6 +307,10 @@ def _own_acts(user) -> Q:
     return Q(actor_id=user.pk) if _role(user) else NOTHING
 
 
+def _own_requests(user) -> Q:
+    return Q(requested_by_id=user.pk) if _role(user) else NOTHING
+
+
 SCOPES: dict[str, Callable[[Any], Q]] = {
     "organisation": _own_organisation("pk"),
     "account": _own_organisation("organisation_id"),
@@ -324,6 +336,7 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "neutrality_event": _everyone,
     "import_batch": _nobody,
     "external_record": _nobody,
+    "uniqueness_report": _own_requests,
 }
 
 
