@@ -87,6 +87,8 @@ def plant_overlapping_production(record, *, hours: int = 24):
     from registry.models import ProductionRecord
 
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks of rows written earlier in the test would block ALTER.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(
             "ALTER TABLE registry_productionrecord DROP CONSTRAINT production_periods_never_overlap"
         )
