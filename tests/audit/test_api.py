@@ -91,7 +91,7 @@ def test_a_bad_scope_is_refused_naming_the_field_and_nothing_is_stored(
 
 
 @pytest.mark.parametrize("persona", ["issuer", "project_owner", "buyer", "outsider"])
-def test_other_roles_may_not_request_a_report(api, request, persona):
+def test_other_roles_may_not_request_a_report(db, api, request, persona):
     response = api(request.getfixturevalue(persona)).post(REPORTS, {}, format="json")
 
     assert response.status_code == 403
