@@ -56,6 +56,7 @@ def test_a_finished_report_page_shows_its_checks_and_downloads_and_stays_still(
     text = page.content.decode()
     assert page.status_code == 200
     assert "Every check passed" in text and "production_periods_never_overlap" in text
+    assert f"{report.work_total}/{report.work_total} — done" in text
     assert f"/api/v1/reports/{report.pk}/report.json" in text
     assert f"/api/v1/reports/{report.pk}/report.pdf" in text
     assert report.content_sha256 in text
