@@ -62,6 +62,9 @@ class UniquenessReport(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("times started"), default=0)
+    # Moved on by every progress write and by every (re)sending of the task: a queued or running
+    # report whose heartbeat is old has lost its task, and is sent to the worker again.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     task_id = models.CharField(_("task id"), max_length=64, blank=True)
     checkpoint_sequence = models.PositiveIntegerField(
         _("ledger checkpoint covered"), null=True, blank=True

@@ -196,14 +196,18 @@ def retirements_in_scope(
     return rows
 
 
-def reports_visible_to(user) -> QuerySet[UniquenessReport]:
-    """The reports ``user`` may read: administrators and auditors every report, anyone else the
-    reports they requested (``registry.access``, resource ``uniqueness_report``)."""
-    return access.visible(user, "uniqueness_report", UniquenessReport.objects.all())
-
-
 def report_get(*, report_id: int) -> UniquenessReport:
     report = UniquenessReport.objects.filter(pk=report_id).first()
     if report is None:
         raise NotFound(_("No report %(id)s.") % {"id": report_id}, code="not_found")
     return report
+
+
+def reports_visible_to(user) -> QuerySet[UniquenessReport]:
+    """The reports ``user`` may see: every report for administrators and auditors, only the
+    ones they requested for anybody else (registry.access, resource ``uniqueness_report``)."""
+    return access.visible(
+        user,
+        "uniqueness_report",
+        UniquenessReport.objects.select_related("requested_by").order_by("-id"),
+    )

@@ -4,16 +4,21 @@
 the broker cannot take the task, the transaction rolls back and nothing is stored (503).
 ``uniqueness_report_run`` executes the phases; each phase's results are written in one
 transaction and a completed phase is never redone, so a worker killed mid-report and a
-redelivered task finish the same report with the same content.
+redelivered task finish the same report with the same content. ``uniqueness_reports_resend_stalled``
+(run by beat) sends a report whose task was lost to the worker again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +33,8 @@ FINDINGS_INSERT_BATCH = 5_000
 # Phases besides the checks: "prepare" (checkpoint, totals), "statistics" (chart figures) and
 # "seal" (canonical JSON and its SHA-256).
 EXTRA_PHASES = 3
+
+logger = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(DomainError):
@@ -53,7 +60,10 @@ def uniqueness_report_request(
     send = enqueue or _send_to_worker
     with transaction.atomic():
         report = UniquenessReport.objects.create(
-            scope=report_scope.as_json(), requested_by=actor, work_total=len(CHECKS) + EXTRA_PHASES
+            scope=report_scope.as_json(),
+            requested_by=actor,
+            work_total=len(CHECKS) + EXTRA_PHASES,
+            heartbeat_at=timezone.now(),
         )
         task_id = send(report)
         UniquenessReport.objects.filter(pk=report.pk).update(task_id=task_id)
@@ -78,11 +88,59 @@ def _send_to_worker(report: UniquenessReport) -> str:
     return result.id
 
 
+def uniqueness_reports_resend_stalled(
+    *,
+    stalled_for: dt.timedelta | None = None,
+    enqueue: Callable[[UniquenessReport], str] | None = None,
+) -> list[int]:
+    """Send every queued or running report without a sign of life for ``stalled_for`` (default
+    REGISTRY_REPORT_STALLED_MINUTES) to the worker again; returns their ids.
+
+    A task can be lost (a broker restarted without persistence, retries exhausted while the
+    database was away); a report still running elsewhere is not run twice, because the runner
+    holds its advisory lock. Each report's heartbeat moves on with its new task (compare-and-set,
+    in one transaction with the sending), so two sweeps at once send it once and the next sweep
+    waits a whole period again. Raises BrokerUnavailable when the broker refuses, leaving the
+    reports not yet sent as they were.
+    """
+    if stalled_for is None:
+        stalled_for = dt.timedelta(minutes=settings.REGISTRY_REPORT_STALLED_MINUTES)
+    send = enqueue or _send_to_worker
+    cutoff = timezone.now() - stalled_for
+    stalled = UniquenessReport.objects.filter(
+        status__in=(UniquenessReport.Status.QUEUED, UniquenessReport.Status.RUNNING),
+        heartbeat_at__lt=cutoff,
+    ).order_by("pk")
+    resent = []
+    for report in stalled:
+        with transaction.atomic():
+            taken = UniquenessReport.objects.filter(
+                pk=report.pk,
+                heartbeat_at=report.heartbeat_at,
+                status__in=(UniquenessReport.Status.QUEUED, UniquenessReport.Status.RUNNING),
+            ).update(heartbeat_at=timezone.now())
+            if not taken:
+                continue
+            task_id = send(report)
+            UniquenessReport.objects.filter(pk=report.pk).update(task_id=task_id)
+        logger.warning("uniqueness report %s had stalled; sent to the worker again", report.pk)
+        resent.append(report.pk)
+    return resent
+
+
 def _set_progress(report_id: int, **fields: Any) -> None:
     # Autocommitted outside any phase transaction so that readers see progress at once.
     UniquenessReport.objects.filter(pk=report_id, status=UniquenessReport.Status.RUNNING).update(
-        **fields
+        heartbeat_at=timezone.now(), **fields
     )
+
+
+def _pause_between_phases() -> None:
+    # Fault injection for tests (REGISTRY_REPORT_PHASE_DELAY_SECONDS, 0 in real use): a window
+    # in which a test can kill the worker between two phases.
+    delay = settings.REGISTRY_REPORT_PHASE_DELAY_SECONDS
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _run_check(report: UniquenessReport, check: Check, position: int, scope: ReportScope) -> None:
@@ -167,14 +225,17 @@ def _claim_start(report_id: int) -> UniquenessReport | None:
     report = UniquenessReport.objects.filter(pk=report_id).first()
     if report is None or report.status != UniquenessReport.Status.RUNNING:
         return None
-    UniquenessReport.objects.filter(pk=report_id).update(attempts=report.attempts + 1)
+    UniquenessReport.objects.filter(pk=report_id).update(
+        attempts=report.attempts + 1, heartbeat_at=now
+    )
     return report
 
 
-def _prepare(report: UniquenessReport) -> None:
-    """Fix the checkpoint the report covers (once: a resumed run keeps the first one)."""
+def _prepare(report: UniquenessReport) -> bool:
+    """Fix the checkpoint the report covers (once: a resumed run keeps the first one). Returns
+    whether it did so now."""
     if report.checkpoint_hash or report.phase not in ("", "prepare"):
-        return
+        return False
     checkpoint = Checkpoint.objects.order_by("-sequence").first()
     fields = {"phase": "prepare", "work_done": 1}
     if checkpoint is not None:
@@ -185,18 +246,30 @@ def _prepare(report: UniquenessReport) -> None:
             last_event_id=checkpoint.last_event_id,
         )
     _set_progress(report.pk, **fields)
+    return True
 
 
-def uniqueness_report_run(*, report_id: int) -> UniquenessReport | None:
+def uniqueness_report_run(
+    *,
+    report_id: int,
+    on_progress: Callable[[UniquenessReport], None] | None = None,
+) -> UniquenessReport | None:
     """Run (or resume) a report to its end. Returns the finished report, or None when there is
     nothing to do (finished already, or another worker is running it now).
 
     Guarantees: each check is recorded once, completely or not at all; the report's final status
     is passed only if every check passed; its content hash is the SHA-256 of the JSON document
-    that ``audit.outputs.report_json`` returns.
+    that ``audit.outputs.report_json`` returns; a resumed run goes on from the first phase not
+    completed, so its progress never moves back. ``on_progress`` is called with the report as
+    stored after each progress write (the command line draws its bar from it).
     """
     from audit.outputs import report_json
     from audit.selectors import report_statistics
+
+    def progress(**fields: Any) -> None:
+        _set_progress(report_id, **fields)
+        if on_progress is not None:
+            on_progress(UniquenessReport.objects.get(pk=report_id))
 
     with connection.cursor() as cursor:
         # Session-level: two deliveries of one report never run at once; a dead worker's
@@ -212,14 +285,23 @@ def uniqueness_report_run(*, report_id: int) -> UniquenessReport | None:
             return None
         try:
             scope = ReportScope.from_json(report.scope)
-            _prepare(report)
+            if _prepare(report):
+                progress()
+                _pause_between_phases()
+            recorded = set(
+                ReportCheck.objects.filter(report=report).values_list("check_id", flat=True)
+            )
             for position, check in enumerate(CHECKS, start=1):
-                _set_progress(report.pk, phase=check.id, work_done=position)
+                if check.id in recorded:
+                    continue  # a run before this one completed it
+                progress(phase=check.id, work_done=position)
                 _run_check(report, check, position, scope)
-            _set_progress(report.pk, phase="statistics", work_done=len(CHECKS) + 1)
+                _pause_between_phases()
             if not report.statistics:
+                progress(phase="statistics", work_done=len(CHECKS) + 1)
                 _set_progress(report.pk, statistics=report_statistics(scope))
-            _set_progress(report.pk, phase="seal", work_done=len(CHECKS) + EXTRA_PHASES - 1)
+                _pause_between_phases()
+            progress(phase="seal", work_done=len(CHECKS) + EXTRA_PHASES - 1)
             report.refresh_from_db()
             failed = report.checks.filter(verdict=ReportCheck.Verdict.FAIL).exists()
             report.finished_at = timezone.now()
@@ -236,6 +318,8 @@ def uniqueness_report_run(*, report_id: int) -> UniquenessReport | None:
                 work_done=report.work_total,
                 content_sha256=hashlib.sha256(document).hexdigest(),
             )
+            if on_progress is not None:
+                on_progress(UniquenessReport.objects.get(pk=report_id))
         except Exception as error:
             if _is_permanent(error):
                 UniquenessReport.objects.filter(
@@ -249,10 +333,21 @@ def uniqueness_report_run(*, report_id: int) -> UniquenessReport | None:
             raise
         return UniquenessReport.objects.get(pk=report_id)
     finally:
+        _release_run_lock(report_id)
+
+
+def _release_run_lock(report_id: int) -> None:
+    try:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_unlock(%s, %s)", [UNIQUENESS_REPORT_RUN, report_id % 2**31]
             )
+    except DatabaseError:
+        # The connection broke (the error being raised says why): a session-level lock ends
+        # with its session, so closing the connection releases it for sure.
+        logger.warning("could not release the run lock of report %s", report_id, exc_info=True)
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def _is_permanent(error: Exception) -> bool:

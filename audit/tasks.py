@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from audit.models import UniquenessReport
-from audit.services import uniqueness_report_run
+from audit.services import uniqueness_report_run, uniqueness_reports_resend_stalled
 
 
 @shared_task(
@@ -28,3 +28,9 @@ def uniqueness_report_task(self, report_id: int) -> str | None:
     except (OperationalError, InterfaceError) as error:
         raise self.retry(exc=error, countdown=2) from error
     return report.status if report is not None else None
+
+
+@shared_task(acks_late=True)
+def uniqueness_reports_resend_stalled_task() -> list[int]:
+    """Beat's safety net: reports whose task was lost go to the worker again (their ids)."""
+    return uniqueness_reports_resend_stalled()

@@ -65,13 +65,15 @@ external record    admin, auditor             confirm-match / reject-match: admi
 issuance export    the public (setting        -
                    REGISTRY_INTEROP_PUBLIC_
                    EXPORT; else authenticated)
-uniqueness report  admin, auditor: all;       download (JSON, CSV, HTML, PDF, findings):
-                   others: the ones they      whoever sees it; request: audit.api.views
-                   requested
+uniqueness report  admin, auditor: all;       request: admin, auditor (a report reads the
+                   others: own requests       registry and writes none of it: no ledger
+                                              event); download (JSON, CSV, HTML, PDF,
+                                              findings): whoever sees it
 =================  =========================  ==============================================
 
-Auditors read everything and write nothing; outsiders (no role, no organisation) see mechanisms,
-checkpoints and the public pages only.
+Auditors read everything and write nothing (a uniqueness report they request is a read of the
+registry, stored as evidence); outsiders (no role, no organisation) see mechanisms, checkpoints
+and the public pages only.
 """
 
 from __future__ import annotations
@@ -185,6 +187,7 @@ rules.add_rule("corresponding_adjustment.set_status", is_administrator)
 rules.add_rule("neutrality_event.create", is_administrator)
 rules.add_rule("import_batch.create", is_administrator)
 rules.add_rule("external_record.match", is_administrator)
+rules.add_rule("uniqueness_report.request", is_administrator | is_auditor)
 
 
 REFUSALS = {
@@ -224,6 +227,9 @@ REFUSALS = {
     ),
     "external_record.match": _(
         "Only a registry administrator may link records of other registries to projects."
+    ),
+    "uniqueness_report.request": _(
+        "Only registry administrators and auditors may request uniqueness reports."
     ),
 }
 

@@ -116,6 +116,13 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With the Redis broker a task taken by a worker that dies without acknowledging it (acks late)
+# goes back to the queue only once this many seconds have passed since it was delivered. It must
+# exceed the longest task (a uniqueness report over the whole registry), or a task still running
+# is delivered a second time; tasks are idempotent, so that costs time, not correctness.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -123,6 +130,10 @@ CELERY_BEAT_SCHEDULE = {
     "units-expire": {"task": "tracking.tasks.units_expire_task", "schedule": 3600.0},
     "idempotency-purge": {"task": "registry.tasks.idempotency_purge_task", "schedule": 3600.0},
     "token-purge": {"task": "registry.tasks.token_purge_task", "schedule": 3600.0},
+    "uniqueness-reports-resend-stalled": {
+        "task": "audit.tasks.uniqueness_reports_resend_stalled_task",
+        "schedule": 300.0,
+    },
 }
 
 # Redis shared by every web process: the API's rate limits count across gunicorn workers.
@@ -274,6 +285,14 @@ REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY = env.list("REGISTRY_EXTERNAL_OVERLAP_FLAG_O
 # public in most registries; the export holds no account or holder).
 REGISTRY_INTEROP_SOURCE = env.str("REGISTRY_INTEROP_SOURCE", default="CN-ATTRIBUTE-REGISTRY")
 REGISTRY_INTEROP_PUBLIC_EXPORT = env.bool("REGISTRY_INTEROP_PUBLIC_EXPORT", default=True)
+# Uniqueness reports: one queued or running with no progress for this many minutes (its task
+# lost with a restarted broker, or retries exhausted during a database outage) is sent to the
+# worker again by a periodic task. A report still running elsewhere is not run twice: the
+# runner holds a session advisory lock per report.
+REGISTRY_REPORT_STALLED_MINUTES = env.int("REGISTRY_REPORT_STALLED_MINUTES", default=15)
+# Fault injection for tests only: the report runner sleeps this many seconds between phases, so
+# that a test can kill a worker in the middle of a report. Always 0 in real use.
+REGISTRY_REPORT_PHASE_DELAY_SECONDS = env.float("REGISTRY_REPORT_PHASE_DELAY_SECONDS", default=0)
 # Largest import file accepted (bytes) and most rows in one import batch.
 REGISTRY_IMPORT_MAX_BYTES = env.int("REGISTRY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 REGISTRY_IMPORT_MAX_ROWS = env.int("REGISTRY_IMPORT_MAX_ROWS", default=200_000)

@@ -78,6 +78,11 @@ def add_problem_responses(result, generator, request, public):
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
+            for status_code, response in responses.items():
+                # An error an operation declares itself (503 broker_unavailable, ...) with a
+                # description only: its body is a problem like every other error's.
+                if str(status_code)[:1] in ("4", "5") and "content" not in response:
+                    response["content"] = problem
             for status_code, description in ERROR_DESCRIPTIONS.items():
                 responses.setdefault(status_code, {"description": description, "content": problem})
             for status_code, description in SERVER_DESCRIPTIONS.items():

@@ -15,7 +15,7 @@ The scenario (March 2025, Shanghai time):
   pending project.
 * carbonco (no persona) has a forestry project whose 500 tCO2e carry CCER 300 issued by
   ``second_issuer`` into CN-00000003, with carbonco's declaration; it sends 30 to the buyer.
-* One ledger checkpoint over all of that.
+* One ledger checkpoint over all of that, and a uniqueness report requested by the administrator.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from django.utils import timezone
 
 from accounts.models import HoldingAccount, Organisation, User
 from accounts.services import holding_account_set_status
+from audit.models import UniquenessReport
+from audit.services import uniqueness_report_request
 from issuance.services import project_mechanism_register, unit_claim_issue
 from registry.ledger import GENESIS_HASH, checkpoint_hash, merkle_root, seal
 from registry.models import (
@@ -49,6 +51,7 @@ from registry.models import (
 )
 from registry.serials import Serial
 from registry.services import declaration_sign, production_record_create, project_register
+from tests.audit.support import isolated_report_queue
 from tests.conftest import RETIREMENT_DEFAULTS, ensure_mechanisms, month
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
 from tracking.models import Block, Cancellation, Retirement, Transfer
@@ -157,6 +160,9 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET registrations/{forest_registration}/":  (200, 200, 200, 404, 404, 200, 404, 401),
     "GET declarations/{windco_declaration}/units/":
                                                  (200, 200, 200, 200, 404, 200, 404, 401),
+    "GET reports/":                              (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST reports/":                             (202, 403, 403, 403, 403, 202, 403, 401),
+    "GET reports/{report}/":                     (200, 404, 404, 404, 404, 200, 404, 401),
     "GET /api/schema/":                          (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/docs/":                            (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/redoc/":                           (200, 200, 200, 200, 200, 200, 200, 200),
@@ -412,7 +418,16 @@ def _build() -> Scenario:
     assert seal() is None  # nothing has committed: see _checkpoint
     checkpoint = _checkpoint()
     s.add("checkpoint", checkpoint, checkpoint.sequence)
+    report = uniqueness_report_request(actor=admin, enqueue=lambda report: "")
+    s.add("report", report, report.pk)
     return s
+
+
+@pytest.fixture(autouse=True)
+def _report_queue():
+    """Reports requested here go to a queue of the test's own, deleted afterwards."""
+    with isolated_report_queue():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -570,6 +585,10 @@ def _neutrality_event(s: Scenario, persona: str) -> dict:
     }
 
 
+def _report(s: Scenario, persona: str) -> dict:
+    return {"mechanism": "GEC", "vintage_from": 202503}
+
+
 def _import(s: Scenario, persona: str) -> dict:
     canonical = Path(__file__).parent.parent / "interop" / "fixtures" / "canonical.csv"
     return {"layout": "canonical", "content": canonical.read_text(encoding="utf-8")}
@@ -601,6 +620,7 @@ BODIES = {
     "POST registrations/ [CCER, mechanism B]": _registration,
     "POST neutrality-events/": _neutrality_event,
     "POST imports/": _import,
+    "POST reports/": _report,
 }
 
 
@@ -654,7 +674,11 @@ def test_auditors_are_refused_every_write():
     auditor = PERSONAS.index("auditor")
     writes = {endpoint: codes[auditor] for endpoint, codes in MATRIX.items() if "POST" in endpoint}
     own_session = {"POST auth/token/", "POST auth/logout/", "POST auth/logout-all/"}
-    assert {code for endpoint, code in writes.items() if endpoint not in own_session} == {403}
+    # A uniqueness report reads the registry and writes none of it (no ledger event).
+    reads = {"POST reports/"}
+    others = {code for endpoint, code in writes.items() if endpoint not in own_session | reads}
+    assert others == {403}
+    assert {writes[endpoint] for endpoint in reads} == {202}
 
 
 # --- lists hold only what the caller may see --------------------------------------------------
@@ -679,6 +703,7 @@ LISTS: dict[str, tuple[type[Model], str, str]] = {
     "ledger/": (LedgerEvent, "id", "id"),
     "ledger/checkpoints/": (Checkpoint, "sequence", "sequence"),
     "registrations/": (MechanismRegistration, "id", "id"),
+    "reports/": (UniquenessReport, "id", "id"),
 }
 
 #: list path -> persona -> what the list holds: ALL rows, NOTHING, named scenario objects, or a Q
@@ -798,6 +823,16 @@ VISIBLE: dict[str, dict[str, Any]] = {
         "administrator": ALL,
         "issuer": ALL,
         "second_issuer": ALL,
+        "project_owner": NOTHING,
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    # Others would see the reports they requested; none of them may request one.
+    "reports/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
         "project_owner": NOTHING,
         "buyer": NOTHING,
         "auditor": ALL,
