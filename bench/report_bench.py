@@ -575,7 +575,7 @@ WHERE stream.id = last.stream_id;
 # Every event as the services write it: (occurred_at, kind, actor, subjects, payload), in time
 # order. Payload numbers are integers; decimals and times are strings, as json_default writes.
 EVENTS_SQL = r"""
-SELECT * FROM (
+SELECT occurred_at, kind, actor_id, subjects, payload::text FROM (
 SELECT registered_at AS occurred_at, 'project.registered' AS kind, 1 AS actor_id,
        ARRAY['project:' || project_id, 'organisation:' || owner_id] AS subjects,
        jsonb_build_object('project', code, 'name', 'Report bench project ' || n,
@@ -904,9 +904,13 @@ def _move_sequences(connection) -> None:
 def _load_ledger(reader, events_sql: str) -> int:
     """Stream the events from SQL, hash each as ``registry.ledger.record_event`` does and COPY
     them into the ledger in batches of ``EVENT_BATCH``, one transaction each (the ledger's
-    trigger stamps each batch's transaction id)."""
+    trigger stamps each batch's transaction id).
+
+    Payloads come as text and are parsed once, for the hash; the text itself is what COPY
+    stores (JSONB keeps the same value whatever the spacing and key order of its input).
+    """
     from bench.common import raw_connection
-    from registry.ledger import canonical_json, event_hash
+    from registry.ledger import event_hash
 
     writer = raw_connection()
     copy_sql = (
@@ -915,6 +919,9 @@ def _load_ledger(reader, events_sql: str) -> int:
     )
     written = 0
     try:
+        # A server-side cursor is planned for its first rows unless told otherwise; all of
+        # them are wanted here.
+        reader.execute("SET cursor_tuple_fraction = 1.0")
         with reader.cursor(name="rpt_events") as events:
             events.itersize = 20_000
             events.execute(events_sql)
@@ -923,16 +930,16 @@ def _load_ledger(reader, events_sql: str) -> int:
             while not exhausted:
                 in_batch = 0
                 with writer.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                    for occurred_at, kind, actor_id, subjects, payload in rows:
+                    for occurred_at, kind, actor_id, subjects, payload_text in rows:
                         digest = event_hash(
                             kind=kind,
                             actor_id=actor_id,
                             occurred_at=occurred_at,
                             subjects=subjects,
-                            payload=payload,
+                            payload=json.loads(payload_text),
                         )
                         copy.write_row(
-                            (kind, actor_id, occurred_at, subjects, canonical_json(payload), digest)
+                            (kind, actor_id, occurred_at, subjects, payload_text, digest)
                         )
                         in_batch += 1
                         if in_batch == EVENT_BATCH:
