@@ -654,7 +654,7 @@ def report_benchmark(arguments: argparse.Namespace, database: str) -> None:
         f"  target         <= {TARGET_REPORT_SECONDS:.0f} s: "
         f"{verdict(child.wall_seconds <= TARGET_REPORT_SECONDS)};  <= "
         f"{TARGET_REPORT_PEAK_MB:.0f} MB peak: {verdict(peak_mb <= TARGET_REPORT_PEAK_MB)}  "
-        f"(on {os.cpu_count()} cores)"
+        f"(on {os.cpu_count()} cores, with the {len(CHECKS)} check(s) of this tree)"
     )
     outcomes, tail = report_bench.report_outcomes(child.report_id)
     say(f"  report {child.report_id}: {child.status}")
