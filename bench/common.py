@@ -35,9 +35,9 @@ def bench_database_name(configured: str) -> str:
     return configured if "bench" in configured else f"{configured}_bench"
 
 
-def prepare_database() -> str:
+def prepare_database(*, truncate: bool = True) -> str:
     """Point Django at the benchmark database (created and migrated if needed) and empty the
-    registry's tables there. Returns the database name.
+    registry's tables there (unless ``truncate`` is False). Returns the database name.
 
     The developer's database (the embedded default ``registry``) is never touched: its benchmark
     twin ``registry_bench`` is used instead, on the same server.
@@ -58,7 +58,8 @@ def prepare_database() -> str:
         connection.settings_dict["NAME"] = name
         settings.DATABASES["default"]["NAME"] = name
     call_command("migrate", verbosity=0, interactive=False)
-    truncate_registry_tables()
+    if truncate:
+        truncate_registry_tables()
     return name
 
 
