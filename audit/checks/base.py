@@ -57,4 +57,3 @@ def range_length(serials: str) -> str:
         f"CASE WHEN {serials} IS NULL OR isempty({serials}) THEN 0 "
         f"ELSE upper({serials}) - lower({serials}) END"
     )
-
