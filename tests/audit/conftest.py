@@ -32,7 +32,14 @@ from accounts.models import HoldingAccount, Organisation, User
 from issuance.services import unit_claim_issue
 from registry.errors import DoubleClaim, RuleViolation
 from registry.ledger import seal
-from registry.models import Checkpoint, Mechanism, ProductionRecord, Project, UnitClaim
+from registry.models import (
+    Checkpoint,
+    LedgerEvent,
+    Mechanism,
+    ProductionRecord,
+    Project,
+    UnitClaim,
+)
 from registry.services import declaration_sign, production_record_create, project_register
 from tests.conftest import ensure_mechanisms, month
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
@@ -95,16 +102,20 @@ class CleanRegistry:
                 item.refresh_from_db()
 
 
-def _seal_soon(timeout: float = 60.0) -> Checkpoint:
-    """Seal, retrying while a transaction elsewhere on the server holds the boundary back (the
-    boundary is server-wide by design)."""
+def _seal_everything(timeout: float = 60.0) -> list[Checkpoint]:
+    """Seal until every event written so far is sealed. A transaction open elsewhere on the
+    server holds the boundary back (by design: it is server-wide), so this retries, and may
+    make several checkpoints."""
     deadline = time.monotonic() + timeout
+    sealed: list[Checkpoint] = []
     while True:
         checkpoint = seal()
         if checkpoint is not None:
-            return checkpoint
+            sealed.append(checkpoint)
+            if not LedgerEvent.objects.filter(txid__gte=checkpoint.xid_to).exists():
+                return sealed
         if time.monotonic() > deadline:
-            raise AssertionError("could not seal a checkpoint: the ledger boundary never moved")
+            raise AssertionError("could not seal the ledger: its boundary never moved")
         time.sleep(0.2)
 
 
@@ -333,7 +344,7 @@ def build_clean_registry() -> CleanRegistry:
     frozen = Block.objects.filter(claim=claims["wind_gec_2025_01"]).order_by("pk").first()
     block_set_status(actor=administrator, block=frozen, status="frozen", reason="dispute")
     registry.extra["frozen_block"] = frozen.pk
-    registry.checkpoints.append(_seal_soon())
+    registry.checkpoints.extend(_seal_everything())
 
     # Imports from another registry that overlap nothing issued here.
     from interop.services import import_batch_create, import_batch_run
@@ -348,7 +359,7 @@ def build_clean_registry() -> CleanRegistry:
     )
     import_batch_run(batch_id=batch.pk)
     registry.extra["import_batch"] = batch.pk
-    registry.checkpoints.append(_seal_soon())
+    registry.checkpoints.extend(_seal_everything())
 
     # Events after the last checkpoint stay unsealed.
     claims["solar_gec_late"] = _issue(issuer, "GEC", records["solar_2025_02"], solar_account, 50)
