@@ -1,15 +1,29 @@
 """Ledger integrity (I7): every event's hash recomputed, the checkpoint chain re-derived.
 
 Event hashes are SHA-256 over canonical JSON as Python writes it, which SQL cannot reproduce
-byte for byte, so this check streams rows through Python in chunks from server-side cursors:
-memory holds one chunk of events and, per checkpoint, a Merkle builder of O(log n) nodes.
+byte for byte, so this check streams rows through Python, in one pass over the events in id
+order, from server-side cursors read in chunks (a helper thread fetches the next chunk while
+this one is hashed). Memory holds a few chunks and, per checkpoint still open in the pass, a
+Merkle builder of O(log n) nodes.
+
+Checkpoints are read in the order of their transaction ranges beside the events: the chain
+(sequence, previous hash, contiguous ranges, checkpoint hash) is checked as each one is read, and
+each one is closed — its event count, last event and Merkle root compared — once the pass is
+beyond its last event. Both cursors are opened checkpoints first: every event a checkpoint read
+then seals was committed before, so the event cursor sees it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import heapq
 import json
-from collections.abc import Iterable, Iterator
+import json.encoder
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
@@ -20,6 +34,25 @@ from audit.scope import ReportScope
 from registry.ledger import GENESIS_HASH, checkpoint_hash, event_hash
 
 CHUNK_SIZE = 5_000
+CHUNKS_AHEAD = 4
+
+# The event's time as registry.ledger.json_default writes it (ISO 8601 in UTC, microseconds),
+# and its subjects as JSON text; the payload as stored. Text columns parse fastest.
+EVENTS_SQL = """
+    SELECT event.id, event.kind, event.actor_id,
+           to_char(event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+           to_json(event.subjects)::text, event.payload::text, event.event_hash, event.txid
+    FROM registry_ledgerevent AS event
+    ORDER BY event.id
+"""
+CHECKPOINTS_SQL = """
+    SELECT checkpoint.sequence, checkpoint.xid_from, checkpoint.xid_to, checkpoint.event_count,
+           checkpoint.last_event_id, checkpoint.merkle_root, checkpoint.previous_hash,
+           checkpoint.checkpoint_hash, checkpoint.sealed_at,
+           max(checkpoint.xid_to) OVER () AS sealed_below
+    FROM registry_checkpoint AS checkpoint
+    ORDER BY checkpoint.xid_from, checkpoint.sequence
+"""
 
 
 class MerkleBuilder:
@@ -44,11 +77,11 @@ class MerkleBuilder:
             self.valid = False
             node = hashlib.sha256(str(leaf_hex).encode("utf-8")).digest()
         height = 0
-        while self._subtrees and self._subtrees[-1][0] == height:
-            _height, left = self._subtrees.pop()
-            node = hashlib.sha256(left + node).digest()
+        subtrees = self._subtrees
+        while subtrees and subtrees[-1][0] == height:
+            node = hashlib.sha256(subtrees.pop()[1] + node).digest()
             height += 1
-        self._subtrees.append((height, node))
+        subtrees.append((height, node))
 
     def root(self) -> str:
         if not self._subtrees:
@@ -78,81 +111,84 @@ def _finding(
     }
 
 
-def _server_side_rows(sql: str, params: list[Any]) -> Iterator[tuple]:
+def _rows_read_ahead(sql: str) -> Iterator[tuple]:
+    """Rows of a server-side cursor; a helper thread fetches the next chunks while the caller
+    works on this one (the connection's lock serialises it with the caller's own queries)."""
+    chunks: queue.Queue = queue.Queue(maxsize=CHUNKS_AHEAD)
+    stop = threading.Event()
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql)
+
+        def fetch() -> None:
+            try:
+                while not stop.is_set():
+                    rows = cursor.fetchmany(CHUNK_SIZE)
+                    chunks.put(rows)
+                    if not rows:
+                        return
+            except BaseException as error:  # handed to the caller's thread
+                chunks.put(error)
+
+        fetcher = threading.Thread(target=fetch, name="ledger-check-fetch", daemon=True)
+        fetcher.start()
+        try:
+            while True:
+                rows = chunks.get()
+                if isinstance(rows, BaseException):
+                    raise rows
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            stop.set()
+            while fetcher.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.1)
+            fetcher.join()
+
+
+def _rows(sql: str) -> Iterator[tuple]:
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql)
         while rows := cursor.fetchmany(CHUNK_SIZE):
             yield from rows
 
 
-def _events(counts: dict[str, Any], sealed_below_xid: int | None) -> Iterator[dict[str, Any]]:
-    events_checked = unsealed = 0
-    rows = _server_side_rows(
-        "SELECT id, kind, actor_id, occurred_at, subjects, payload, event_hash, txid "
-        "FROM registry_ledgerevent ORDER BY id",
-        [],
-    )
-    for event_id, kind, actor_id, occurred_at, subjects, payload, stored_hash, txid in rows:
-        events_checked += 1
-        if isinstance(payload, str):  # jsonb comes back as text through a raw cursor
-            payload = json.loads(payload)
-        recomputed = event_hash(
-            kind=kind,
-            actor_id=actor_id,
-            occurred_at=occurred_at,
-            subjects=subjects,
-            payload=payload,
-        )
-        if recomputed != stored_hash:
-            yield _finding(
-                "event_hash_does_not_match",
-                event_id=event_id,
-                event_kind=kind,
-                stored=stored_hash,
-                recomputed=recomputed,
-            )
-        if txid is None:
-            yield _finding("event_without_transaction_id", event_id=event_id, event_kind=kind)
-        elif sealed_below_xid is None or txid >= sealed_below_xid:
-            unsealed += 1
-    counts["examined"] = events_checked
-    counts["events_after_last_checkpoint"] = unsealed
+def _event_hash_recomputed(event_id: int) -> tuple[str, str]:
+    """(kind, hash) of one event recomputed from its row as the ORM reads it, exactly as
+    ``registry.ledger.verify`` does: the definition, for events the fast path doubts."""
+    from registry.models import LedgerEvent
 
-
-def _checkpoint_rows() -> Iterable[tuple]:
-    # Each checkpoint with the events of its transaction range in id order (the order seal()
-    # hashed them in); a checkpoint whose range holds no event comes once with NULLs.
-    return _server_side_rows(
-        """
-        SELECT checkpoint.sequence, checkpoint.xid_from, checkpoint.xid_to,
-               checkpoint.event_count, checkpoint.last_event_id, checkpoint.merkle_root,
-               checkpoint.previous_hash, checkpoint.checkpoint_hash, checkpoint.sealed_at,
-               sealed.id, sealed.event_hash
-        FROM registry_checkpoint AS checkpoint
-        LEFT JOIN LATERAL (
-            SELECT event.id, event.event_hash FROM registry_ledgerevent AS event
-            WHERE event.txid >= checkpoint.xid_from AND event.txid < checkpoint.xid_to
-        ) AS sealed ON TRUE
-        ORDER BY checkpoint.sequence, sealed.id
-        """,
-        [],
+    event = LedgerEvent.objects.get(pk=event_id)
+    return event.kind, event_hash(
+        kind=event.kind,
+        actor_id=event.actor_id,
+        occurred_at=event.occurred_at,
+        subjects=event.subjects,
+        payload=event.payload,
     )
 
 
-def _checkpoint_problems(
-    header: tuple, builder: MerkleBuilder, last_event_id: int | None, previous: tuple | None
-) -> Iterator[dict[str, Any]]:
-    (
-        sequence,
-        xid_from,
-        xid_to,
-        event_count,
-        stored_last_event_id,
-        merkle_root,
-        previous_hash,
-        stored_hash,
-        sealed_at,
-    ) = header
+@dataclass
+class _OpenCheckpoint:
+    """A checkpoint read and not yet closed: what the pass has seen of its range so far."""
+
+    header: tuple
+    builder: MerkleBuilder = field(default_factory=MerkleBuilder)
+    last_event_id: int | None = None
+
+    @property
+    def sequence(self) -> int:
+        return self.header[0]
+
+    def holds(self, txid: int) -> bool:
+        return self.header[1] <= txid < self.header[2]
+
+
+def _chain_problems(header: tuple, previous: tuple | None) -> Iterator[dict[str, Any]]:
+    sequence, xid_from, xid_to, event_count, last_event_id, root, previous_hash, stored_hash = (
+        header[:8]
+    )
     expected_sequence = previous[0] + 1 if previous else 1
     expected_previous_hash = previous[7] if previous else GENESIS_HASH
     expected_xid_from = previous[2] if previous else 0
@@ -177,37 +213,15 @@ def _checkpoint_problems(
             stored=xid_from,
             recomputed=expected_xid_from,
         )
-    root = builder.root()
-    if builder.count != event_count:
-        yield _finding(
-            "checkpoint_event_count_changed",
-            checkpoint_sequence=sequence,
-            stored=event_count,
-            recomputed=builder.count,
-        )
-    if root != merkle_root or not builder.valid:
-        yield _finding(
-            "checkpoint_merkle_root_does_not_match",
-            checkpoint_sequence=sequence,
-            stored=merkle_root,
-            recomputed=root,
-        )
-    if last_event_id != stored_last_event_id:
-        yield _finding(
-            "checkpoint_last_event_changed",
-            checkpoint_sequence=sequence,
-            stored=stored_last_event_id,
-            recomputed=last_event_id,
-        )
     recomputed_hash = checkpoint_hash(
         sequence=sequence,
         xid_from=xid_from,
         xid_to=xid_to,
         event_count=event_count,
-        last_event_id=stored_last_event_id,
-        merkle_root=merkle_root,
+        last_event_id=last_event_id,
+        merkle_root=root,
         previous_hash=previous_hash,
-        sealed_at=sealed_at,
+        sealed_at=header[8],
     )
     if recomputed_hash != stored_hash:
         yield _finding(
@@ -218,39 +232,189 @@ def _checkpoint_problems(
         )
 
 
-def _checkpoints(counts: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    checkpoints_checked = 0
-    previous: tuple | None = None
-    header: tuple | None = None
-    builder = MerkleBuilder()
-    last_event_id: int | None = None
-    for row in _checkpoint_rows():
-        row_header, event_id, stored_event_hash = row[:9], row[9], row[10]
-        if header is None or row_header[0] != header[0]:
-            if header is not None:
-                yield from _checkpoint_problems(header, builder, last_event_id, previous)
-                previous = header
-            checkpoints_checked += 1
-            header, builder, last_event_id = row_header, MerkleBuilder(), None
-        if event_id is not None:
-            builder.add(stored_event_hash)
-            last_event_id = event_id
-    if header is not None:
-        yield from _checkpoint_problems(header, builder, last_event_id, previous)
-    counts["checkpoints_checked"] = checkpoints_checked
-    counts["last_checkpoint_sequence"] = header[0] if header else None
-    counts["last_checkpoint_merkle_root"] = header[5] if header else None
-    counts["last_checkpoint_hash"] = header[7] if header else None
-    counts["last_checkpoint_last_event_id"] = header[4] if header else None
+def _closing_problems(open_checkpoint: _OpenCheckpoint) -> Iterator[dict[str, Any]]:
+    sequence, event_count, last_event_id, root = (
+        open_checkpoint.header[0],
+        open_checkpoint.header[3],
+        open_checkpoint.header[4],
+        open_checkpoint.header[5],
+    )
+    builder = open_checkpoint.builder
+    if builder.count != event_count:
+        yield _finding(
+            "checkpoint_event_count_changed",
+            checkpoint_sequence=sequence,
+            stored=event_count,
+            recomputed=builder.count,
+        )
+    recomputed_root = builder.root()
+    if recomputed_root != root or not builder.valid:
+        yield _finding(
+            "checkpoint_merkle_root_does_not_match",
+            checkpoint_sequence=sequence,
+            stored=root,
+            recomputed=recomputed_root,
+        )
+    if open_checkpoint.last_event_id != last_event_id:
+        yield _finding(
+            "checkpoint_last_event_changed",
+            checkpoint_sequence=sequence,
+            stored=last_event_id,
+            recomputed=open_checkpoint.last_event_id,
+        )
+
+
+class _CheckpointPass:
+    """Checkpoints in range order, opened as the events reach their ranges and closed once the
+    events are beyond their last one."""
+
+    def __init__(self, counts: dict[str, Any]) -> None:
+        self.counts = counts
+        self.rows = _rows(CHECKPOINTS_SQL)
+        self.upcoming = next(self.rows, None)
+        self.sealed_below = self.upcoming[9] if self.upcoming else None
+        self.previous: tuple | None = None
+        self.open: dict[int, _OpenCheckpoint] = {}
+        self.closing_order: list[tuple[int, int]] = []  # (last event id, sequence), a heap
+        self.current: _OpenCheckpoint | None = None
+        self.read = 0
+
+    def _read_next(self) -> Iterator[dict[str, Any]]:
+        header = self.upcoming[:9]
+        self.upcoming = next(self.rows, None)
+        self.read += 1
+        yield from _chain_problems(header, self.previous)
+        self.previous = header
+        opened = _OpenCheckpoint(header)
+        self.open[opened.sequence] = opened
+        # Without a last event id nothing says when it is complete: it closes at the end.
+        last = header[4] if header[4] is not None else float("inf")
+        heapq.heappush(self.closing_order, (last, opened.sequence))
+
+    def _close_before(self, event_id: int | float) -> Iterator[dict[str, Any]]:
+        while self.closing_order and self.closing_order[0][0] < event_id:
+            _last, sequence = heapq.heappop(self.closing_order)
+            closed = self.open.pop(sequence, None)
+            if closed is not None:
+                if closed is self.current:
+                    self.current = None
+                yield from _closing_problems(closed)
+
+    def event(self, event_id: int, kind: str, txid: int, stored_hash: str) -> list[dict]:
+        """Give a sealed event to the checkpoint whose range holds it; returns the findings
+        of checkpoints read or closed on the way (usually none). An event of a transaction
+        after the last checkpoint belongs to none."""
+        current = self.current
+        if (
+            current is not None
+            and current.header[1] <= txid < current.header[2]
+            and (not self.closing_order or self.closing_order[0][0] >= event_id)
+            and (self.upcoming is None or self.upcoming[1] > txid)
+        ):
+            current.builder.add(stored_hash)
+            current.last_event_id = event_id
+            return []
+        found = list(self._close_before(event_id))
+        while self.upcoming is not None and self.upcoming[1] <= txid:
+            found.extend(self._read_next())
+        if self.current is None or not self.current.holds(txid):
+            self.current = next((item for item in self.open.values() if item.holds(txid)), None)
+        if self.current is not None:
+            self.current.builder.add(stored_hash)
+            self.current.last_event_id = event_id
+        elif self.sealed_below is not None and txid < self.sealed_below:
+            # Inside the sealed ranges, yet no open checkpoint holds it: a gap between
+            # ranges, or an event beyond the last event its checkpoint recorded.
+            found.append(
+                _finding("event_outside_its_checkpoint", event_id=event_id, event_kind=kind)
+            )
+        return found
+
+    def finish(self) -> Iterator[dict[str, Any]]:
+        while self.upcoming is not None:
+            yield from self._read_next()
+        yield from self._close_before(float("inf"))
+        last = self.previous
+        self.counts["checkpoints_checked"] = self.read
+        self.counts["last_checkpoint_sequence"] = last[0] if last else None
+        self.counts["last_checkpoint_merkle_root"] = last[5] if last else None
+        self.counts["last_checkpoint_hash"] = last[7] if last else None
+        self.counts["last_checkpoint_last_event_id"] = last[4] if last else None
+
+
+def _canonical_encoder():
+    """``registry.ledger.canonical_json``'s encoding (sorted keys, no insignificant whitespace,
+    UTF-8 text) as one reusable C encoder, for values that are already JSON types."""
+    from json.encoder import c_make_encoder, encode_basestring
+
+    if c_make_encoder is None:  # a Python without the _json accelerator
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    encoder = c_make_encoder(None, None, encode_basestring, None, ":", ",", True, False, True)
+    return lambda value: "".join(encoder(value, 0))
 
 
 def _ledger_stream(scope: ReportScope, counts: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every event, then every checkpoint; the scope does not narrow the ledger."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT xid_to FROM registry_checkpoint ORDER BY sequence DESC LIMIT 1")
-        last = cursor.fetchone()
-    yield from _events(counts, last[0] if last else None)
-    yield from _checkpoints(counts)
+    """Every event in id order, each checkpoint as the events reach and leave its range; the
+    scope does not narrow the ledger."""
+    checkpoints = _CheckpointPass(counts)
+    encode = _canonical_encoder()
+    encode_string = json.encoder.encode_basestring
+    scan = json.JSONDecoder().scan_once
+    sha256 = hashlib.sha256
+    events_checked = unsealed = 0
+    for (
+        event_id,
+        kind,
+        actor_id,
+        occurred_at,
+        subjects,
+        payload,
+        stored_hash,
+        txid,
+    ) in _rows_read_ahead(EVENTS_SQL):
+        events_checked += 1
+        # The canonical JSON registry.ledger.event_hash hashes, written out key by key in its
+        # sorted order: the time already as json_default writes it, the subjects as the
+        # database writes a JSON array of text, the payload re-encoded. Every part is valid
+        # JSON of the stored value, so a match proves the row is what was hashed; a mismatch
+        # is confirmed through the ORM and event_hash itself before it is reported, so how
+        # these columns were read can never be what makes an event "bad".
+        canonical = "".join(
+            (
+                '{"actor":',
+                "null" if actor_id is None else str(actor_id),
+                ',"kind":',
+                encode_string(kind),
+                ',"occurred_at":"',
+                occurred_at,
+                '","payload":',
+                encode(scan(payload, 0)[0]),
+                ',"subjects":',
+                subjects,
+                "}",
+            )
+        )
+        if sha256(canonical.encode("utf-8")).hexdigest() != stored_hash:
+            _kind, recomputed = _event_hash_recomputed(event_id)
+            if recomputed != stored_hash:
+                yield _finding(
+                    "event_hash_does_not_match",
+                    event_id=event_id,
+                    event_kind=kind,
+                    stored=stored_hash,
+                    recomputed=recomputed,
+                )
+        if txid is None:
+            yield _finding("event_without_transaction_id", event_id=event_id, event_kind=kind)
+            continue
+        if checkpoints.sealed_below is None or txid >= checkpoints.sealed_below:
+            unsealed += 1
+        found = checkpoints.event(event_id, kind, txid, stored_hash)
+        if found:
+            yield from found
+    yield from checkpoints.finish()
+    counts["examined"] = events_checked
+    counts["events_after_last_checkpoint"] = unsealed
 
 
 LEDGER_CHECKS = [
