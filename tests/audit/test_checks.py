@@ -23,7 +23,7 @@ from audit.checks.ledger import MerkleBuilder
 from audit.models import ReportCheck, ReportFinding, UniquenessReport
 from audit.services import uniqueness_report_request, uniqueness_report_run
 from interop.models import ExternalRecord, MatchSuggestion
-from registry.ledger import merkle_root, sha256_hex
+from registry.ledger import merkle_root, record_event, sha256_hex
 from registry.models import (
     Checkpoint,
     Declaration,
@@ -669,6 +669,69 @@ def test_a_deleted_sealed_event_breaks_its_checkpoint(clean_registry):
     assert ("checkpoint_event_count_changed", 1) in problems
     assert ("checkpoint_merkle_root_does_not_match", 1) in problems
     assert failing_checks(report) == {"ledger_integrity"}
+
+
+def test_an_event_without_transaction_id_is_reported(clean_registry):
+    event = LedgerEvent.objects.order_by("pk").last()
+    with pgtrigger.ignore("registry.LedgerEvent:ledger_append_only"):
+        LedgerEvent.objects.filter(pk=event.pk).update(txid=None)
+    report = run_report(clean_registry.auditor)
+
+    assert [
+        (item["problem"], item["event_id"]) for item in findings(report, "ledger_integrity")
+    ] == [("event_without_transaction_id", event.pk)]
+
+
+def test_an_event_moved_into_a_sealed_range_is_reported(clean_registry):
+    # The last event was written after every seal; its transaction id set inside the first
+    # checkpoint's range makes it look sealed (the id is not part of the event's hash).
+    event = LedgerEvent.objects.order_by("pk").last()
+    assert event.txid >= clean_registry.checkpoints[-1].xid_to
+    with pgtrigger.ignore("registry.LedgerEvent:ledger_append_only"):
+        LedgerEvent.objects.filter(pk=event.pk).update(txid=clean_registry.checkpoints[0].xid_from)
+    report = run_report(clean_registry.auditor)
+
+    assert [
+        (item["problem"], item["event_id"]) for item in findings(report, "ledger_integrity")
+    ] == [("event_outside_its_checkpoint", event.pk)]
+
+
+def test_events_with_floats_escapes_and_chinese_text_are_not_reported(clean_registry):
+    record_event(
+        kind="organisation.created",
+        actor=None,
+        subjects=['name:"quoted"', "名字:河北", "tab:\t"],
+        payload={
+            "ratio": 1e-05,
+            "text": "tab\there \u00e9 \u2028",
+            "nested": {"b": [1.5, None], "a": True},
+        },
+    )
+    report = run_report(clean_registry.auditor)
+
+    assert findings(report, "ledger_integrity") == []
+    assert report.status == UniquenessReport.Status.PASSED
+
+
+def test_an_event_the_fast_reading_doubts_is_decided_by_event_hash(clean_registry, monkeypatch):
+    # Subjects read in a form that is not JSON: every event's fast hash differs, and every one
+    # is confirmed intact through the ORM and registry.ledger.event_hash; only the tampered one
+    # is reported.
+    from audit.checks import ledger
+
+    monkeypatch.setattr(
+        ledger,
+        "EVENTS_SQL",
+        ledger.EVENTS_SQL.replace("to_json(event.subjects)::text", "event.subjects::text"),
+    )
+    tampered = LedgerEvent.objects.order_by("pk")[5]
+    with pgtrigger.ignore("registry.LedgerEvent:ledger_append_only"):
+        LedgerEvent.objects.filter(pk=tampered.pk).update(kind="account.opened")
+    report = run_report(clean_registry.auditor)
+
+    assert [
+        (item["problem"], item["event_id"]) for item in findings(report, "ledger_integrity")
+    ] == [("event_hash_does_not_match", tampered.pk)]
 
 
 def test_an_external_record_only_suggested_for_the_project_is_an_overlap_until_rejected(
