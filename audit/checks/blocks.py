@@ -20,7 +20,12 @@ def _quoted(values: tuple[str, ...]) -> str:
 
 
 def _blocks_findings(scope: ReportScope) -> tuple[str, list[Any]]:
+    # One sort of the blocks by claim and first serial gives, per block, the furthest end of the
+    # earlier blocks of its claim (a block overlaps an earlier one exactly when it starts before
+    # it) and, per claim, the sum and number of its blocks. Only the blocks that show a problem
+    # there are looked at again, to say which and to name what they overlap.
     condition, params = scope.claim_condition("claim")
+    final = _quoted(STATUSES_OF_A_REVOKED_CLAIM)
     sql = f"""
         WITH claim_in_scope AS (
             SELECT claim.id, claim.stream_id, claim.mechanism_id, claim.vintage, claim.serials,
@@ -31,67 +36,81 @@ def _blocks_findings(scope: ReportScope) -> tuple[str, list[Any]]:
         block_of_claim AS (
             SELECT block.id, block.claim_id, block.stream_id, block.mechanism_id, block.vintage,
                    block.serials, block.quantity, block.status,
+                   claim.stream_id AS claim_stream_id, claim.mechanism_id AS claim_mechanism_id,
+                   claim.vintage AS claim_vintage, claim.serials AS claim_serials,
+                   claim.quantity AS claim_quantity, claim.status AS claim_status,
+                   claim.role AS claim_role,
                    lower(block.serials) AS serial_lower,
-                   max(upper(block.serials)) OVER (
+                   max(upper(block.serials)) OVER earlier AS reach_of_earlier,
+                   sum(block.quantity) OVER whole_claim AS blocks_total,
+                   count(*) OVER whole_claim AS block_count,
+                   row_number() OVER in_serial_order AS position_in_claim
+            FROM tracking_block AS block
+            JOIN claim_in_scope AS claim ON claim.id = block.claim_id
+            WINDOW in_serial_order AS (
                        PARTITION BY block.claim_id ORDER BY lower(block.serials), block.id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                   ) AS reach_of_earlier,
-                   array_remove(ARRAY[
-                       CASE WHEN NOT coalesce(claim.serials @> block.serials, FALSE)
+                   ),
+                   earlier AS (in_serial_order ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   whole_claim AS (PARTITION BY block.claim_id)
+        ),
+        checked_block AS (
+            SELECT block.*, array_remove(ARRAY[
+                       CASE WHEN NOT coalesce(block.claim_serials @> block.serials, FALSE)
                             THEN 'block_outside_claim' END,
-                       CASE WHEN block.stream_id <> claim.stream_id
+                       CASE WHEN block.stream_id <> block.claim_stream_id
                             THEN 'block_stream_not_claim_stream' END,
-                       CASE WHEN block.mechanism_id <> claim.mechanism_id
+                       CASE WHEN block.mechanism_id <> block.claim_mechanism_id
                             THEN 'block_mechanism_not_claim_mechanism' END,
-                       CASE WHEN block.vintage <> claim.vintage
+                       CASE WHEN block.vintage <> block.claim_vintage
                             THEN 'block_vintage_not_claim_vintage' END,
                        CASE WHEN block.quantity <> {range_length("block.serials")}
                             THEN 'block_quantity_not_serial_count' END,
                        CASE WHEN block.status NOT IN ({_quoted(BLOCK_STATUSES)})
                             THEN 'block_status_unknown' END,
-                       CASE WHEN claim.status <> 'live'
-                             AND block.status NOT IN ({_quoted(STATUSES_OF_A_REVOKED_CLAIM)})
+                       CASE WHEN block.claim_status <> 'live' AND block.status NOT IN ({final})
                             THEN 'block_of_revoked_claim_not_final' END,
-                       CASE WHEN claim.role = 'source' THEN 'block_on_source_claim' END
+                       CASE WHEN block.claim_role = 'source' THEN 'block_on_source_claim' END
                    ]::text[], NULL) AS problems
-            FROM tracking_block AS block
-            JOIN claim_in_scope AS claim ON claim.id = block.claim_id
+            FROM block_of_claim AS block
+        ),
+        noteworthy_block AS (
+            SELECT * FROM checked_block
+            WHERE cardinality(problems) > 0
+               OR serial_lower < reach_of_earlier
+               OR (position_in_claim = 1 AND claim_role <> 'source'
+                   AND blocks_total <> claim_quantity)
         ),
         block_problem AS (
             SELECT problem, block.claim_id, block.id AS block_id,
                    NULL::bigint AS other_block_id,
                    NULL::bigint AS blocks_total, NULL::bigint AS block_count
-            FROM block_of_claim AS block, unnest(block.problems) AS problem
+            FROM noteworthy_block AS block, unnest(block.problems) AS problem
         ),
         overlapping_blocks AS (
-            -- Sorted by first serial per claim, a block overlaps an earlier one exactly when it
-            -- starts before the furthest end reached so far.
             SELECT 'blocks_overlap'::text AS problem, later.claim_id, later.id AS block_id,
                    earlier.id AS other_block_id,
                    NULL::bigint AS blocks_total, NULL::bigint AS block_count
-            FROM block_of_claim AS later
+            FROM noteworthy_block AS later
             JOIN tracking_block AS earlier
               ON earlier.claim_id = later.claim_id
              AND earlier.serials && later.serials
              AND (lower(earlier.serials), earlier.id) < (later.serial_lower, later.id)
             WHERE later.serial_lower < later.reach_of_earlier
         ),
-        blocks_per_claim AS (
-            SELECT block.claim_id, sum(block.quantity) AS blocks_total, count(*) AS block_count
-            FROM block_of_claim AS block
-            GROUP BY block.claim_id
-        ),
         claim_not_added_up AS (
             -- Source claims hold the units a derivation consumed; their blocks are the derived
             -- claim's tonnes, so they have none of their own.
-            SELECT 'blocks_do_not_add_up_to_claim'::text AS problem, claim.id AS claim_id,
+            SELECT 'blocks_do_not_add_up_to_claim'::text AS problem, block.claim_id,
                    NULL::bigint AS block_id, NULL::bigint AS other_block_id,
-                   coalesce(per_claim.blocks_total, 0)::bigint AS blocks_total,
-                   coalesce(per_claim.block_count, 0) AS block_count
+                   block.blocks_total::bigint, block.block_count
+            FROM noteworthy_block AS block
+            WHERE block.position_in_claim = 1 AND block.claim_role <> 'source'
+              AND block.blocks_total <> block.claim_quantity
+            UNION ALL
+            SELECT 'blocks_do_not_add_up_to_claim', claim.id, NULL, NULL, 0, 0
             FROM claim_in_scope AS claim
-            LEFT JOIN blocks_per_claim AS per_claim ON per_claim.claim_id = claim.id
             WHERE claim.role <> 'source'
-              AND coalesce(per_claim.blocks_total, 0) <> claim.quantity
+              AND NOT EXISTS (SELECT 1 FROM tracking_block AS block WHERE block.claim_id = claim.id)
         ),
         finding AS (
             SELECT * FROM block_problem

@@ -11,9 +11,10 @@ three projects of two owners; GEC, I-REC and TIGR claims on MWh; a CCER claim de
 wind farm's MWh and one from a retrofit's tce; declarations where the mechanisms need them; a
 transfer, retirements with English and Chinese beneficiaries, an allocation on a retirement, a
 holder's cancellation, a revoked claim and the claim reissued on its serials, a frozen block,
-an expired block; two imported external records that overlap nothing (one linked by identifier,
-one with an open match suggestion); two refused attempts; two sealed checkpoints and events
-after them.
+an expired block, a CCER registration whose issuance cancelled frozen GECs (R7: a GEC claim
+split around a revoked part); two imported external records that overlap nothing (one linked
+by identifier, one with an open match suggestion); two refused attempts; sealed checkpoints
+and events after them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import HoldingAccount, Organisation, User
-from issuance.services import unit_claim_issue
+from issuance.services import project_mechanism_register, unit_claim_issue
 from registry.errors import DoubleClaim, RuleViolation
 from registry.ledger import seal
 from registry.models import (
@@ -344,6 +345,25 @@ def build_clean_registry() -> CleanRegistry:
     frozen = Block.objects.filter(claim=claims["wind_gec_2025_01"]).order_by("pk").first()
     block_set_status(actor=administrator, block=frozen, status="frozen", reason="dispute")
     registry.extra["frozen_block"] = frozen.pk
+
+    # R7: the solar plant registers for CCER, its untraded GECs freeze, and a CCER issuance on
+    # its January MWh cancels 100 of them, splitting the GEC claim around a revoked part.
+    project_mechanism_register(
+        actor=second_issuer,
+        project=solar_plant,
+        mechanism="CCER",
+        reference="CCER-REG-DUNHUANG",
+        crediting_start=month(2025, 1)[0],
+    )
+    claims["solar_ccer"] = _issue(
+        second_issuer,
+        "CCER",
+        records["solar_2025_01"],
+        solar_account,
+        100,
+        conversion_factor="0.58",
+        conversion_source="North-west China grid 2025",
+    )
     registry.checkpoints.extend(_seal_everything())
 
     # Imports from another registry that overlap nothing issued here.
@@ -362,7 +382,7 @@ def build_clean_registry() -> CleanRegistry:
     registry.checkpoints.extend(_seal_everything())
 
     # Events after the last checkpoint stay unsealed.
-    claims["solar_gec_late"] = _issue(issuer, "GEC", records["solar_2025_02"], solar_account, 50)
+    claims["wind_gec_late"] = _issue(issuer, "GEC", records["wind_2025_02"], wind_account, 50)
     registry.refresh()
     return registry
 

@@ -90,11 +90,14 @@ def test_the_clean_registry_counts_what_it_holds(clean_registry):
     assert all(line["balanced"] for line in table)
     by_key = {(line["mechanism"], line["vintage"]): line for line in table}
     assert by_key[("GEC", 202301)]["expired"] == 120
-    assert by_key[("GEC", 202501)]["frozen"] == 300
+    # The wind farm's frozen block, and the solar plant's untraded GECs frozen by its CCER
+    # registration, less the 100 the CCER issuance cancelled (R7).
+    assert by_key[("GEC", 202501)]["frozen"] == 300 + 300
+    assert by_key[("GEC", 202501)]["cancelled"] == 100
     assert by_key[("GEC", 202501)]["retired"] == 100
     assert by_key[("GEC", 202502)]["cancelled"] == 100  # the revoked claim
     assert by_key[("GEC", 202412)]["cancelled"] == 50  # the holder's cancellation
-    assert by_key[("CCER", 202501)]["issued"] == 300 + 260
+    assert by_key[("CCER", 202501)]["issued"] == 300 + 260 + 58
     for line in table:
         statuses = ("active", "frozen", "retired", "cancelled", "expired", "exported")
         assert line["issued"] == sum(line[status] for status in statuses)
@@ -212,11 +215,11 @@ def claim_outside_its_record(registry):
 
 def issued_above_produced(registry):
     february = registry.records["wind_2025_02"]
-    gec = registry.claims["wind_gec_2025_02"]
+    gec, late = registry.claims["wind_gec_2025_02"], registry.claims["wind_gec_late"]
     # February's production rewritten 200 MWh lower, consistently (quantity, units, serials and
     # the stream's sequence), as a correction applied behind the registry's back. Its live
-    # claims now add up to more than it produced, and the GEC claim reaches beyond its serials:
-    # both checks of I6 must say so; nothing else is wrong.
+    # claims now add up to more than it produced, and they reach beyond its serials: both
+    # checks of I6 must say so; nothing else is wrong.
     ProductionRecord.objects.filter(pk=february.pk).update(
         quantity=february.quantity - 200,
         units=february.units - 200,
@@ -224,19 +227,20 @@ def issued_above_produced(registry):
     )
     stream = february.stream
     type(stream).objects.filter(pk=stream.pk).update(next_sequence=stream.next_sequence - 200)
+    live_claimed = gec.quantity + late.quantity
     return {
         "issued_within_produced": [
             {
                 "record_id": february.pk,
                 "units": february.units - 200,
-                "live_claimed": gec.quantity,
-                "excess": gec.quantity - (february.units - 200),
-                "claim_ids": [gec.pk],
+                "live_claimed": live_claimed,
+                "excess": live_claimed - (february.units - 200),
+                "claim_ids": [gec.pk, late.pk],
                 "mechanisms": ["GEC"],
             }
         ],
         "claims_inside_production_records": [
-            {"claim_id": gec.pk, "problems": ["serials_outside_record"]}
+            {"claim_id": claim.pk, "problems": ["serials_outside_record"]} for claim in (gec, late)
         ],
     }
 
@@ -511,21 +515,23 @@ def undeclared_issuance(registry):
 
 
 def declaration_text_altered(registry):
-    tigr = registry.claims["solar_tigr"]
+    tigr, ccer = registry.claims["solar_tigr"], registry.claims["solar_ccer"]
     declaration = tigr.declaration
     with pgtrigger.ignore("registry.Declaration:declaration_text_immutable"):
         Declaration.objects.filter(pk=declaration.pk).update(
             text=declaration.text.replace("not", "now")
         )
-    # Both claims under that declaration (the TIGR and the late GEC needs none) : only TIGR.
+    # Every live claim issued under it: the TIGR, and the CCER with its source claim (GECs
+    # need no declaration).
     return {
         "issuance_covered_by_declaration": [
             {
-                "claim_id": tigr.pk,
+                "claim_id": claim_id,
                 "declaration_id": declaration.pk,
                 "stored_text_sha256": declaration.text_sha256,
                 "problems": ["text_does_not_match_its_sha256"],
             }
+            for claim_id in (tigr.pk, ccer.pk, ccer.source_claim_id)
         ]
     }
 
@@ -760,9 +766,14 @@ def test_an_external_record_only_suggested_for_the_project_is_an_overlap_until_r
     assert finding["matched_by"] == "open_suggestion"
     assert finding["score"] == 0.85
     assert finding["score_breakdown"] == {"name": "0.9", "province": "1"}
-    assert {claim["claim"] for claim in finding["claims"]} == {
-        clean_registry.claims["solar_gec"].pk
-    }
+    january_mwh = UnitClaim.objects.filter(
+        production_record=clean_registry.records["solar_2025_01"], status="live"
+    )
+    # The GEC claim kept, the part split from it (R7) and the CCER's source claim.
+    assert {claim["claim"] for claim in finding["claims"]} == set(
+        january_mwh.values_list("pk", flat=True)
+    )
+    assert len(finding["claims"]) == 3
 
     MatchSuggestion.objects.filter(pk=suggestion.pk).update(status="rejected")
     again = run_report(clean_registry.auditor)
