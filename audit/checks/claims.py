@@ -144,7 +144,7 @@ def _one_live_claim_findings(scope: ReportScope) -> tuple[str, list[Any]]:
                other.stream_id AS other_stream_id,
                {stream_label("other_stream", "other_project")} AS other_stream,
                {serial_pair("other.serials")} AS other_serials, other.quantity AS other_quantity,
-               claim.conversion_factor, finding.tonnes_allowed
+               claim.conversion_factor::text AS conversion_factor, finding.tonnes_allowed
         FROM finding
         JOIN registry_unitclaim AS claim ON claim.id = finding.claim_id
         JOIN registry_mechanism AS mechanism ON mechanism.id = claim.mechanism_id

@@ -188,8 +188,11 @@ def _serials_findings(scope: ReportScope) -> tuple[str, list[Any]]:
         )
         SELECT finding.problem, finding.stream_id, {stream_label("stream", "project")} AS stream,
                finding.record_id, finding.source, finding.vintage,
-               {serial_pair("finding.serials")} AS serials, finding.quantity, finding.carried_in,
-               finding.carried_out, finding.units, finding.found, finding.expected,
+               {serial_pair("finding.serials")} AS serials,
+               -- Decimals as text, so that JSON keeps every digit.
+               finding.quantity::text AS quantity, finding.carried_in::text AS carried_in,
+               finding.carried_out::text AS carried_out, finding.units,
+               finding.found::text AS found, finding.expected::text AS expected,
                finding.other_record_id, {serial_pair("finding.other_serials")} AS other_serials
         FROM finding
         JOIN registry_stream AS stream ON stream.id = finding.stream_id

@@ -186,8 +186,32 @@ def overlapping_serial_ranges(registry):
             {
                 "problem": "serials_not_where_the_sequence_stood",
                 "record_id": march.pk,
-                "found": lower,
-                "expected": february.serials.upper,
+                "found": str(lower),
+                "expected": str(february.serials.upper),
+            },
+        ]
+    }
+
+
+def fraction_carried_twice(registry):
+    december, january = registry.records["wind_2024_12"], registry.records["wind_2025_01"]
+    # December now says it carried 0.1 MWh on, not the fraction it had left: January, which
+    # took that fraction in, no longer follows from it either.
+    assert december.carried_out != Decimal("0.1")
+    ProductionRecord.objects.filter(pk=december.pk).update(carried_out=Decimal("0.1"))
+    return {
+        "production_serials_allocated_once": [
+            {
+                "problem": "carried_out_not_the_fraction_left",
+                "record_id": december.pk,
+                "found": "0.100000",
+                "expected": str(december.carried_out),
+            },
+            {
+                "problem": "carried_in_not_carried_out_of_previous_record",
+                "record_id": january.pk,
+                "found": str(january.carried_in),
+                "expected": "0.100000",
             },
         ]
     }
@@ -389,6 +413,24 @@ def blocks_overlapping(registry):
     }
 
 
+def revoked_claim_with_a_block_still_held(registry):
+    revoked = registry.claims["wind_gec_revoked"]
+    block = Block.objects.get(claim=revoked)
+    with pgtrigger.ignore("tracking.Block:final_blocks_never_change"):
+        Block.objects.filter(pk=block.pk).update(status="active", cancellation=None)
+    return {
+        "blocks_add_up_to_claims": [
+            {
+                "problem": "block_of_revoked_claim_not_final",
+                "claim_id": revoked.pk,
+                "claim_status": "revoked",
+                "block_id": block.pk,
+                "block_status": "active",
+            }
+        ]
+    }
+
+
 def retired_block_without_retirement(registry):
     drop_constraint("tracking_block", "retired_block_has_retirement")
     retirement = registry.retirements["wind_irec"]
@@ -514,6 +556,24 @@ def undeclared_issuance(registry):
     }
 
 
+def declaration_revoked_before_issuance(registry):
+    ccer = registry.claims["retrofit_ccer"]
+    declaration = ccer.declaration
+    Declaration.objects.filter(pk=declaration.pk).update(
+        revoked_at=ccer.issued_at - dt.timedelta(seconds=1)
+    )
+    return {
+        "issuance_covered_by_declaration": [
+            {
+                "claim_id": claim_id,
+                "declaration_id": declaration.pk,
+                "problems": ["revoked_before_issuance"],
+            }
+            for claim_id in (ccer.pk, ccer.source_claim_id)
+        ]
+    }
+
+
 def declaration_text_altered(registry):
     tigr, ccer = registry.claims["solar_tigr"], registry.claims["solar_ccer"]
     declaration = tigr.declaration
@@ -611,6 +671,7 @@ def checkpoint_chain_broken(registry):
 PLANTS = [
     Plant("overlapping production periods", overlapping_production_periods),
     Plant("overlapping serial ranges", overlapping_serial_ranges),
+    Plant("a fraction carried twice", fraction_carried_twice),
     Plant("a claim outside its record", claim_outside_its_record),
     Plant("issued above produced", issued_above_produced),
     Plant("overlapping live claims of two mechanisms", overlapping_claims_of_two_mechanisms),
@@ -618,12 +679,14 @@ PLANTS = [
     Plant("derived tonnes above what the MWh give", derived_tonnes_above_the_source),
     Plant("a block shortened", block_shortened),
     Plant("overlapping blocks", blocks_overlapping),
+    Plant("a revoked claim with a block still held", revoked_claim_with_a_block_still_held),
     Plant("a retired block without a retirement", retired_block_without_retirement),
     Plant("a retirement whose quantity differs", retirement_quantity_differs_from_blocks),
     Plant("a retirement without a beneficiary", retirement_without_beneficiary),
     Plant("allocations over a retirement", allocations_over_a_retirement),
     Plant("the same MWh retired as GEC and I-REC", same_mwh_retired_as_gec_and_irec),
     Plant("an undeclared issuance", undeclared_issuance),
+    Plant("a declaration revoked before the issuance", declaration_revoked_before_issuance),
     Plant("a declaration whose text was altered", declaration_text_altered),
     Plant("a matching external record", external_record_overlapping),
     Plant("a tampered ledger row", ledger_row_tampered),
