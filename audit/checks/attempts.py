@@ -61,7 +61,7 @@ ATTEMPT_CHECKS = [
             "error code and rule, with the first and last time. For information: a refusal is "
             "the guarantee working. A scope narrows this list by organisation only."
         ),
-        guarantee="R1",
+        guarantee="I7",
         counts=_attempts_counts,
         findings=_attempts_findings,
         order_by="organisation, code, rule",

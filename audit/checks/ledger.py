@@ -154,19 +154,33 @@ def _rows(sql: str) -> Iterator[tuple]:
             yield from rows
 
 
-def _event_hash_recomputed(event_id: int) -> tuple[str, str]:
-    """(kind, hash) of one event recomputed from its row as the ORM reads it, exactly as
-    ``registry.ledger.verify`` does: the definition, for events the fast path doubts."""
+DOUBTED_BATCH = 1_000
+
+
+def _confirmed_mismatches(doubted: list[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+    """Findings for the doubted events (id, stored hash) whose hash, recomputed from the row as
+    the ORM reads it exactly as ``registry.ledger.verify`` does, differs: the definition
+    decides. Read in one query per batch, in id order."""
     from registry.models import LedgerEvent
 
-    event = LedgerEvent.objects.get(pk=event_id)
-    return event.kind, event_hash(
-        kind=event.kind,
-        actor_id=event.actor_id,
-        occurred_at=event.occurred_at,
-        subjects=event.subjects,
-        payload=event.payload,
-    )
+    stored = dict(doubted)
+    events = LedgerEvent.objects.filter(pk__in=stored).order_by("pk")
+    for event in events.iterator(chunk_size=DOUBTED_BATCH):
+        recomputed = event_hash(
+            kind=event.kind,
+            actor_id=event.actor_id,
+            occurred_at=event.occurred_at,
+            subjects=event.subjects,
+            payload=event.payload,
+        )
+        if recomputed != stored[event.pk]:
+            yield _finding(
+                "event_hash_does_not_match",
+                event_id=event.pk,
+                event_kind=event.kind,
+                stored=stored[event.pk],
+                recomputed=recomputed,
+            )
 
 
 @dataclass
@@ -362,6 +376,7 @@ def _ledger_stream(scope: ReportScope, counts: dict[str, Any]) -> Iterator[dict[
     scan = json.JSONDecoder().scan_once
     sha256 = hashlib.sha256
     events_checked = unsealed = 0
+    doubted: list[tuple[int, str]] = []  # (id, stored hash) the fast path could not confirm
     for (
         event_id,
         kind,
@@ -378,7 +393,8 @@ def _ledger_stream(scope: ReportScope, counts: dict[str, Any]) -> Iterator[dict[
         # database writes a JSON array of text, the payload re-encoded. Every part is valid
         # JSON of the stored value, so a match proves the row is what was hashed; a mismatch
         # is confirmed through the ORM and event_hash itself before it is reported, so how
-        # these columns were read can never be what makes an event "bad".
+        # these columns were read can never be what makes an event "bad" (in batches, so that
+        # a ledger restored wholesale from a bad copy costs one query per thousand events).
         canonical = "".join(
             (
                 '{"actor":',
@@ -395,23 +411,23 @@ def _ledger_stream(scope: ReportScope, counts: dict[str, Any]) -> Iterator[dict[
             )
         )
         if sha256(canonical.encode("utf-8")).hexdigest() != stored_hash:
-            _kind, recomputed = _event_hash_recomputed(event_id)
-            if recomputed != stored_hash:
-                yield _finding(
-                    "event_hash_does_not_match",
-                    event_id=event_id,
-                    event_kind=kind,
-                    stored=stored_hash,
-                    recomputed=recomputed,
-                )
+            doubted.append((event_id, stored_hash))
+            if len(doubted) >= DOUBTED_BATCH:
+                yield from _confirmed_mismatches(doubted)
+                doubted = []
         if txid is None:
+            yield from _confirmed_mismatches(doubted)
+            doubted = []
             yield _finding("event_without_transaction_id", event_id=event_id, event_kind=kind)
             continue
         if checkpoints.sealed_below is None or txid >= checkpoints.sealed_below:
             unsealed += 1
         found = checkpoints.event(event_id, kind, txid, stored_hash)
         if found:
+            yield from _confirmed_mismatches(doubted)
+            doubted = []
             yield from found
+    yield from _confirmed_mismatches(doubted)
     yield from checkpoints.finish()
     counts["examined"] = events_checked
     counts["events_after_last_checkpoint"] = unsealed
