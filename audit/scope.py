@@ -182,13 +182,21 @@ class ReportScope:
             self.vintage_condition(f"{alias}.vintage"),
         )
 
-    def record_condition(self, alias: str) -> tuple[str, list[Any]]:
-        """Restrict production records named ``alias`` (a mechanism scope keeps the streams on
-        which that mechanism holds any claim)."""
-        parts = [
-            self.stream_condition(f"{alias}.stream_id"),
+    def claim_side_condition(self, alias: str) -> tuple[str, list[Any]]:
+        """The part of ``claim_condition`` that is not about the stream (mechanism and vintage):
+        for a pair of rows of one scoped stream, a pair is in scope when either side is."""
+        return combine(
+            self.mechanism_condition(f"{alias}.mechanism_id"),
             self.vintage_condition(f"{alias}.vintage"),
-        ]
+        )
+
+    def record_condition(self, alias: str, *, with_vintage: bool = True) -> tuple[str, list[Any]]:
+        """Restrict production records named ``alias`` (a mechanism scope keeps the streams on
+        which that mechanism holds any claim). ``with_vintage=False`` keeps every record of the
+        scoped streams, for checks that compare a record with its neighbours."""
+        parts = [self.stream_condition(f"{alias}.stream_id")]
+        if with_vintage:
+            parts.append(self.vintage_condition(f"{alias}.vintage"))
         if self.mechanism:
             parts.append(
                 (
@@ -210,4 +218,14 @@ def combine(*conditions: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
     return (
         " AND ".join(f"({sql})" for sql, _params in parts),
         [param for _sql, params in parts for param in params],
+    )
+
+
+def either(*conditions: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    """OR several (sql, params) conditions; TRUE as soon as one of them is TRUE."""
+    if any(sql == "TRUE" for sql, _params in conditions):
+        return "TRUE", []
+    return (
+        " OR ".join(f"({sql})" for sql, _params in conditions),
+        [param for _sql, params in conditions for param in params],
     )
