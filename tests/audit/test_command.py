@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit import checks
+from audit.checks import CHECKS
 from audit.models import UniquenessReport
 from tests.audit.support import plant_overlapping_production
 
@@ -38,7 +39,7 @@ def test_inline_run_of_a_clean_registry_prints_each_verdict_and_exits_0(march_re
     assert phases == [
         f"0/{total} queued",
         f"1/{total} prepare",
-        f"1/{total} production_periods_never_overlap",
+        *[f"{position}/{total} {check.id}" for position, check in enumerate(CHECKS, start=1)],
         f"{total - 2}/{total} statistics",
         f"{total - 1}/{total} seal",
         f"{total}/{total} done",
