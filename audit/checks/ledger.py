@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.checks.base import Check
 from audit.scope import ReportScope
-from registry.ledger import GENESIS_HASH, checkpoint_hash, event_hash
+from registry.ledger import GENESIS_HASH, MerkleBuilder, checkpoint_hash, event_hash
 
 CHUNK_SIZE = 5_000
 CHUNKS_AHEAD = 4
@@ -53,43 +53,6 @@ CHECKPOINTS_SQL = """
     FROM registry_checkpoint AS checkpoint
     ORDER BY checkpoint.xid_from, checkpoint.sequence
 """
-
-
-class MerkleBuilder:
-    """The Merkle root of ``registry.ledger.merkle_root``, built one leaf at a time.
-
-    A stack of complete subtrees of strictly decreasing height: adding a leaf merges equal
-    heights as a binary counter carries. The level-by-level definition promotes an odd last
-    node unchanged, which is the same as folding the remaining subtrees from the right.
-    """
-
-    def __init__(self) -> None:
-        self._subtrees: list[tuple[int, bytes]] = []
-        self.count = 0
-        self.valid = True
-
-    def add(self, leaf_hex: str) -> None:
-        self.count += 1
-        try:
-            node = bytes.fromhex(leaf_hex)
-        except (TypeError, ValueError):
-            # Not a hash at all: the root cannot be what was sealed over hashes.
-            self.valid = False
-            node = hashlib.sha256(str(leaf_hex).encode("utf-8")).digest()
-        height = 0
-        subtrees = self._subtrees
-        while subtrees and subtrees[-1][0] == height:
-            node = hashlib.sha256(subtrees.pop()[1] + node).digest()
-            height += 1
-        subtrees.append((height, node))
-
-    def root(self) -> str:
-        if not self._subtrees:
-            return GENESIS_HASH
-        node = self._subtrees[-1][1]
-        for _height, left in reversed(self._subtrees[:-1]):
-            node = hashlib.sha256(left + node).digest()
-        return node.hex()
 
 
 def _finding(

@@ -19,11 +19,10 @@ import pytest
 from django.db.backends.postgresql.psycopg_any import DateRange, DateTimeTZRange, NumericRange
 
 from audit.checks import CHECKS, CHECKS_BY_ID
-from audit.checks.ledger import MerkleBuilder
 from audit.models import ReportCheck, ReportFinding, UniquenessReport
 from audit.services import uniqueness_report_request, uniqueness_report_run
 from interop.models import ExternalRecord, MatchSuggestion
-from registry.ledger import merkle_root, record_event, sha256_hex
+from registry.ledger import MerkleBuilder, merkle_root, record_event, sha256_hex
 from registry.models import (
     Checkpoint,
     Declaration,
