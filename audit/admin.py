@@ -179,26 +179,8 @@ class UniquenessReportAdmin(ReadOnlyAdmin):
         ),
         (_("Worker"), {"fields": ("task_id", "heartbeat_at"), "classes": ("collapse",)}),
     )
-    readonly_fields = (
-        "status_badge",
-        "progress",
-        "scope_summary",
-        "requested_by",
-        "requested_at",
-        "started_at",
-        "finished_at",
-        "attempts",
-        "error",
-        "public_id",
-        "content_sha256",
-        "checkpoint_sequence",
-        "checkpoint_hash",
-        "checkpoint_root",
-        "last_event_id",
-        "downloads",
-        "task_id",
-        "heartbeat_at",
-    )
+    # Everything the page shows is read-only: reports change only through the runner.
+    readonly_fields = tuple(field for _title, options in fieldsets for field in options["fields"])
     inlines = [ReportCheckInline]
     actions = ["request_again"]
 

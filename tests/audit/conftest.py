@@ -44,6 +44,7 @@ from registry.models import (
 )
 from registry.services import declaration_sign, production_record_create, project_register
 from tests.api.conftest import client_for
+from tests.audit.registry_data import build_small_registry
 from tests.audit.support import broker_down, isolated_report_queue
 from tests.conftest import ensure_mechanisms, month
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
@@ -434,11 +435,33 @@ def unreachable_broker():
         yield
 
 
-@pytest.fixture
-def api(settings):
-    """``api(user)``: a client with a fresh token of ``user``; writes counted from zero in the
-    shared Redis cache, as tests/api does."""
+@pytest.fixture(autouse=True)
+def _cache_of_this_test(settings):
+    """A cache key prefix of the test's own: write rates counted from zero, and totals cached by
+    another test (or another run on the same Redis) never read here."""
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
     }
+
+
+@pytest.fixture
+def api():
+    """``api(user)``: a client with a fresh token of ``user``; ``api(None)``: anonymous."""
     return client_for
+
+
+@pytest.fixture
+def registry(
+    issuer, second_issuer, project_owner, owner_account, wind_farm, retrofit, march_record
+):
+    """The small registry of tests/audit/registry_data.py (GEC, CCER, retirements with Chinese
+    and English beneficiaries)."""
+    return build_small_registry(
+        issuer=issuer,
+        second_issuer=second_issuer,
+        project_owner=project_owner,
+        owner_account=owner_account,
+        wind_farm=wind_farm,
+        retrofit=retrofit,
+        march_record=march_record,
+    )

@@ -22,7 +22,6 @@ from registry.serials import Serial
 from tests.audit.registry_data import (
     CHINESE_BENEFICIARY,
     ENGLISH_BENEFICIARY,
-    build_small_registry,
     run_report,
 )
 
@@ -38,30 +37,6 @@ def _system_chromium():
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI installs it with apt-get: see .ci/run)")
     pytest.skip(f"{reason}; install the chromium package (apt-get install chromium) to run them")
-
-
-@pytest.fixture(autouse=True)
-def _cache_of_this_test(settings):
-    import uuid
-
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    }
-
-
-@pytest.fixture
-def registry(
-    issuer, second_issuer, project_owner, owner_account, wind_farm, retrofit, march_record
-):
-    return build_small_registry(
-        issuer=issuer,
-        second_issuer=second_issuer,
-        project_owner=project_owner,
-        owner_account=owner_account,
-        wind_farm=wind_farm,
-        retrofit=retrofit,
-        march_record=march_record,
-    )
 
 
 def session_cookie(user, live_server) -> dict:

@@ -24,7 +24,6 @@ from tests.api.conftest import client_for
 from tests.audit.registry_data import (
     CHINESE_BENEFICIARY,
     ENGLISH_BENEFICIARY,
-    build_small_registry,
     overlap_findings,
     planted_failed_report,
     run_report,
@@ -40,21 +39,6 @@ DOWNLOADS = (
     f"checks/{CHECK}/findings.csv",
     f"checks/{CHECK}/findings.jsonl",
 )
-
-
-@pytest.fixture
-def registry(
-    issuer, second_issuer, project_owner, owner_account, wind_farm, retrofit, march_record
-):
-    return build_small_registry(
-        issuer=issuer,
-        second_issuer=second_issuer,
-        project_owner=project_owner,
-        owner_account=owner_account,
-        wind_farm=wind_farm,
-        retrofit=retrofit,
-        march_record=march_record,
-    )
 
 
 @pytest.fixture

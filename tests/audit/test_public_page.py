@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.core.cache import cache
 
 from audit.selectors import PUBLIC_TOTALS_CACHE_KEY
 from registry.serials import Serial
-from tests.audit.registry_data import build_small_registry
 from tests.conftest import RETIREMENT_DEFAULTS
 from tracking.models import Block
 from tracking.services import block_retire
 
 PAGE = "/public/"
 SEARCH = "/public/verify/"
-
-
-@pytest.fixture(autouse=True)
-def _cache_of_this_test(settings):
-    """A cache key prefix of the test's own: totals cached by another test (or another run on
-    the same Redis) are never read here."""
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    }
-
-
-@pytest.fixture
-def registry(
-    issuer, second_issuer, project_owner, owner_account, wind_farm, retrofit, march_record
-):
-    return build_small_registry(
-        issuer=issuer,
-        second_issuer=second_issuer,
-        project_owner=project_owner,
-        owner_account=owner_account,
-        wind_farm=wind_farm,
-        retrofit=retrofit,
-        march_record=march_record,
-    )
 
 
 def first_serial(block: Block) -> str:
