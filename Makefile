@@ -122,7 +122,8 @@ run: $(INSTALLED)
 	wait "$$server"
 
 test: $(INSTALLED)
-	@echo "+ $(PYTHON) -m pytest $(PYTEST_ARGS)"
+	@bash .ci/system-packages
+	echo "+ $(PYTHON) -m pytest $(PYTEST_ARGS)"
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+import pytest
 from django.db import connection
 
 
@@ -102,3 +105,28 @@ def plant_overlapping_production(record, *, hours: int = 24):
         source=ProductionRecord.Source.METERED,
         entered_by=record.entered_by,
     )
+
+
+def require_system_package(present: bool, *, what: str, package: str) -> None:
+    """Tests that need a system package (.ci/system-packages installs them) skip without it,
+    saying which, except under CI, where its absence is a failure."""
+    if present:
+        return
+    reason = f"{what} is missing (Debian package {package})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: .ci/system-packages installs it in CI")
+    pytest.skip(f"{reason}; install it with apt-get install {package} to run this test")
+
+
+def cjk_font_installed() -> bool:
+    """Whether fontconfig knows the font the report PDF embeds for Chinese."""
+    try:
+        listed = subprocess.run(
+            ["fc-list", ":family=Noto Sans CJK SC", "family"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+    except OSError:
+        return False
+    return bool(listed.strip())

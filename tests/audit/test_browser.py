@@ -24,6 +24,7 @@ from tests.audit.registry_data import (
     ENGLISH_BENEFICIARY,
     run_report,
 )
+from tests.audit.support import require_system_package
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -31,12 +32,8 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 
 @pytest.fixture(autouse=True)
 def _system_chromium():
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: the browser tests drive the system Chromium only"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI installs it with apt-get: see .ci/run)")
-    pytest.skip(f"{reason}; install the chromium package (apt-get install chromium) to run them")
+    # The browser tests drive the system Chromium only, never a downloaded one.
+    require_system_package(CHROMIUM.exists(), what=str(CHROMIUM), package="chromium")
 
 
 def session_cookie(user, live_server) -> dict:

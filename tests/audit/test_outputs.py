@@ -28,6 +28,7 @@ from tests.audit.registry_data import (
     planted_failed_report,
     run_report,
 )
+from tests.audit.support import cjk_font_installed, require_system_package
 from tests.factories import UserFactory
 
 CHECK = CHECKS[0].id
@@ -71,6 +72,13 @@ def pdf_text(content: bytes) -> str:
     """The PDF's text with every run of white space as one space (table cells wrap lines)."""
     pages = PdfReader(io.BytesIO(content)).pages
     return " ".join(" ".join(page.extract_text() for page in pages).split())
+
+
+@pytest.fixture
+def cjk_font():
+    require_system_package(
+        cjk_font_installed(), what="the font Noto Sans CJK SC", package="fonts-noto-cjk"
+    )
 
 
 def pdf_fonts(content: bytes) -> set[str]:
@@ -232,7 +240,9 @@ def test_html_follows_the_callers_language(report, auditor):
     assert "已注销" in page  # "Retired", translated in the catalogue
 
 
-def test_pdf_holds_the_beneficiary_names_in_chinese_and_english_with_a_cjk_font(report, auditor):
+def test_pdf_holds_the_beneficiary_names_in_chinese_and_english_with_a_cjk_font(
+    report, auditor, cjk_font
+):
     response = client_for(auditor).get(url(report, "report.pdf"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -247,7 +257,7 @@ def test_pdf_holds_the_beneficiary_names_in_chinese_and_english_with_a_cjk_font(
     assert any("Noto-Sans-CJK-SC" in font for font in pdf_fonts(response.content))
 
 
-def test_pdf_in_chinese_is_set_in_the_cjk_font(report, auditor):
+def test_pdf_in_chinese_is_set_in_the_cjk_font(report, auditor, cjk_font):
     response = client_for(auditor).get(url(report, "report.pdf"), HTTP_ACCEPT_LANGUAGE="zh-hans")
     text = pdf_text(response.content)
     assert CHINESE_BENEFICIARY in text
