@@ -217,6 +217,21 @@ def _display(value: Any) -> str:
     return str(value)
 
 
+def _is_table(value: Any) -> bool:
+    return bool(value) and isinstance(value, list) and all(isinstance(row, dict) for row in value)
+
+
+def _count_table(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    return {
+        "name": name,
+        "columns": columns,
+        "rows": [[_display(row.get(key)) for key in columns] for row in rows],
+    }
+
+
 def _banner(report: UniquenessReport, checks: list[dict[str, Any]]) -> dict[str, str]:
     failed = sum(1 for check in checks if check["verdict"] == ReportCheck.Verdict.FAIL)
     if report.status == UniquenessReport.Status.PASSED:
@@ -292,7 +307,18 @@ def _check_entries(
             "verdict_label": report_check.get_verdict_display(),
             "examined": report_check.examined,
             "offending": report_check.offending,
-            "counts": [(key, _display(value)) for key, value in report_check.counts.items()],
+            "counts": [
+                (key, _display(value))
+                for key, value in report_check.counts.items()
+                if not _is_table(value)
+            ],
+            # Counts that are rows (e.g. issued = active + ... per mechanism and vintage) read
+            # as tables of their own.
+            "count_tables": [
+                _count_table(key, value)
+                for key, value in report_check.counts.items()
+                if _is_table(value)
+            ],
             "columns": [],
             "rows": [],
             "shown": 0,
