@@ -79,6 +79,16 @@ class UniquenessReport(models.Model):
         help_text=_("Totals per mechanism and month and refused attempts per rule, for charts."),
     )
     content_sha256 = models.CharField(_("SHA-256 of the report JSON"), max_length=64, blank=True)
+    content = models.BinaryField(
+        _("report JSON as hashed"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "The exact bytes content_sha256 was computed over, kept so that the download "
+            "always matches its hash, whatever later happens to users or rows it names."
+        ),
+    )
     error = models.TextField(_("why it could not run"), blank=True)
 
     class Meta:

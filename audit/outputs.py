@@ -83,7 +83,15 @@ def report_document(report: UniquenessReport) -> dict[str, Any]:
 
 
 def report_json(report: UniquenessReport) -> bytes:
-    """The canonical JSON bytes of a report (what ``content_sha256`` hashes)."""
+    """The canonical JSON bytes of a report: for a finished report the bytes stored when it was
+    sealed (what ``content_sha256`` hashes), otherwise rendered now."""
+    if report.content is not None:
+        return bytes(report.content)
+    return render_report_json(report)
+
+
+def render_report_json(report: UniquenessReport) -> bytes:
+    """Render the canonical JSON of a report from its rows (sorted keys, indented)."""
     return (
         json.dumps(
             report_document(report),

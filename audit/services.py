@@ -259,11 +259,12 @@ def uniqueness_report_run(
 
     Guarantees: each check is recorded once, completely or not at all; the report's final status
     is passed only if every check passed; its content hash is the SHA-256 of the JSON document
-    that ``audit.outputs.report_json`` returns; a resumed run goes on from the first phase not
-    completed, so its progress never moves back. ``on_progress`` is called with the report as
-    stored after each progress write (the command line draws its bar from it).
+    that ``audit.outputs.render_report_json`` gave at the end, stored with it (``content``); a
+    resumed run goes on from the first phase not completed, so its progress never moves back.
+    ``on_progress`` is called with the report as stored after each progress write (the command
+    line draws its bar from it).
     """
-    from audit.outputs import report_json
+    from audit.outputs import render_report_json
     from audit.selectors import report_statistics
 
     def progress(**fields: Any) -> None:
@@ -308,7 +309,7 @@ def uniqueness_report_run(
             report.status = (
                 UniquenessReport.Status.FAILED if failed else UniquenessReport.Status.PASSED
             )
-            document = report_json(report)
+            document = render_report_json(report)
             UniquenessReport.objects.filter(
                 pk=report.pk, status=UniquenessReport.Status.RUNNING
             ).update(
@@ -317,6 +318,7 @@ def uniqueness_report_run(
                 phase="done",
                 work_done=report.work_total,
                 content_sha256=hashlib.sha256(document).hexdigest(),
+                content=document,
             )
             if on_progress is not None:
                 on_progress(UniquenessReport.objects.get(pk=report_id))

@@ -18,6 +18,7 @@ from audit.outputs import (
     FINDINGS_CHUNK,
     FINDINGS_IN_DOCUMENT,
     FINDINGS_IN_PDF,
+    render_report_json,
     report_document,
 )
 from tests.api.conftest import client_for
@@ -105,6 +106,20 @@ def test_json_download_is_the_bytes_the_stored_sha256_was_computed_over(report, 
     document = json.loads(response.content)
     assert document["verdict"] == "passed"
     assert [check["id"] for check in document["checks"]] == [check.id for check in CHECKS]
+
+
+def test_the_stored_json_is_a_fresh_rendering_and_outlives_changes_to_what_it_names(
+    report, auditor
+):
+    stored = bytes(report.content)
+    assert render_report_json(report) == stored  # rendering is deterministic
+    auditor.username = "auditor-renamed"
+    auditor.save()
+    report.refresh_from_db()
+    assert render_report_json(report) != stored  # the requester's name is in the document
+    response = client_for(auditor).get(url(report, "report.json"))
+    assert response.content == stored
+    assert hashlib.sha256(response.content).hexdigest() == report.content_sha256
 
 
 def test_json_download_is_the_same_in_every_language(report, auditor):
