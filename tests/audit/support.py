@@ -130,3 +130,12 @@ def cjk_font_installed() -> bool:
     except OSError:
         return False
     return bool(listed.strip())
+
+
+def broker_redis():
+    """A redis-py client on the Celery broker (kombu spells the embedded Redis's unix socket
+    redis+socket://, redis-py unix://)."""
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1))

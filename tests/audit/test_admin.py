@@ -5,13 +5,12 @@ nothing adds, changes or deletes a report through the generic forms."""
 from __future__ import annotations
 
 import pytest
-import redis
-from django.conf import settings
 from django.urls import reverse
 
 from audit.checks import CHECKS
 from audit.models import ReportCheck, UniquenessReport
 from audit.services import uniqueness_report_request, uniqueness_report_run
+from tests.audit.support import broker_redis
 
 REFRESH = '<meta http-equiv="refresh"'
 
@@ -78,7 +77,7 @@ def test_the_form_starts_a_report_as_the_logged_in_user(admin_client, administra
     assert response["Location"] == reverse("admin:audit_uniquenessreport_change", args=[report.pk])
     assert report.requested_by == administrator and report.status == "queued"
     assert report.scope == {"mechanism": "GEC", "province": "CN-NM", "vintage_from": 202503}
-    assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(report_queue) == 1
+    assert broker_redis().llen(report_queue) == 1
 
 
 @pytest.mark.parametrize(

@@ -6,21 +6,20 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import redis
-from django.conf import settings
 
 from audit.checks import CHECKS
 from audit.models import UniquenessReport
 from audit.outputs import report_json
 from audit.services import EXTRA_PHASES, uniqueness_report_request, uniqueness_report_run
 from registry.models import IdempotencyRecord, LedgerEvent
+from tests.audit.support import broker_redis
 
 REPORTS = "/api/v1/reports/"
 PROBLEM = "application/problem+json"
 
 
 def _queued_messages(queue: str) -> int:
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(queue)
+    return broker_redis().llen(queue)
 
 
 def _finished_report(actor, scope=None) -> UniquenessReport:

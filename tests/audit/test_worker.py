@@ -185,6 +185,11 @@ def _database_url() -> str:
         credentials += ":" + quote(database["PASSWORD"], safe="")
     host = database.get("HOST") or "127.0.0.1"
     port = database.get("PORT") or 5432
+    if host.startswith("/"):
+        # A unix socket directory (the embedded PostgreSQL): django-environ reads it from a
+        # path of the form /<socket dir>/<name>, percent-encoded.
+        socket_path = quote(f"{host}/{database['NAME']}", safe="")
+        return f"postgres://{credentials}@:{port}/{socket_path}"
     return f"postgres://{credentials}@{host}:{port}/{quote(database['NAME'], safe='')}"
 
 
