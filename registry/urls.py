@@ -6,6 +6,7 @@ none of the apps above it.
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from registry.health import health_view
@@ -19,6 +20,10 @@ api_v1 = [
     path("", include("interop.api.urls")),
     path("", include("audit.api.urls")),
 ]
+
+admin.site.site_header = _("Environmental attribute registry")
+admin.site.site_title = _("Environmental attribute registry")
+admin.site.index_title = _("Registry administration")
 
 urlpatterns = [
     path("admin/rules/", include("issuance.admin_urls")),
