@@ -7,6 +7,7 @@ table, and the link from an object's page to its ledger history.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -58,8 +59,6 @@ class EstimatedCountPaginator(Paginator):
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
         if isinstance(plan, str):
-            import json
-
             plan = json.loads(plan)
         estimate = int(plan[0]["Plan"]["Plan Rows"])
         if estimate <= EXACT_COUNT_LIMIT:
@@ -72,6 +71,9 @@ class HugeListAdmin(admin.ModelAdmin):
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    # Newest first, by the primary key's index (a sort on any other column of a huge table
+    # would read it all).
+    ordering = ("-pk",)
 
 
 def ledger_history_url(subject: str) -> str:
@@ -297,7 +299,6 @@ class LedgerEventAdmin(HugeListAdmin, ReadOnlyAdmin):
     list_select_related = ("actor__organisation",)
     search_fields = ("subjects",)
     search_help_text = _("A subject, e.g. claim:12, account:3, project:5 or retirement:7.")
-    ordering = ("-id",)
 
     @admin.display(description=_("organisation"))
     def actor_organisation(self, obj):

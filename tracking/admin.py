@@ -56,7 +56,9 @@ class BlockAdmin(AdministratorActionsMixin, HugeListAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("ledger history"))
     def ledger_history(self, obj):
-        return ledger_history_link(f"block:{obj.pk}")
+        # Events name the claim a block's units belong to (a block is split and merged as
+        # units move, so few events name the block itself).
+        return ledger_history_link(f"claim:{obj.claim_id}")
 
     def _set_status(self, request, queryset, status: str, action: str, title, done_message):
         return run_service_action(
