@@ -27,6 +27,7 @@ from tracking.models import (
     Transfer,
 )
 from tracking.services import (
+    block_cancel,
     block_set_status,
     claim_revoke,
     corresponding_adjustment_set_status,
@@ -52,7 +53,7 @@ class BlockAdmin(AdministratorActionsMixin, HugeListAdmin, ReadOnlyAdmin):
     list_filter = ("status", "mechanism")
     list_select_related = ("mechanism", "account")
     readonly_fields = ("ledger_history",)
-    actions = ("freeze", "unfreeze")
+    actions = ("freeze", "unfreeze", "cancel")
 
     @admin.display(description=_("ledger history"))
     def ledger_history(self, obj):
@@ -95,6 +96,33 @@ class BlockAdmin(AdministratorActionsMixin, HugeListAdmin, ReadOnlyAdmin):
             _("Unfreeze blocks"),
             _("%(count)s blocks unfrozen."),
         )
+
+    @admin.action(description=_("Cancel the selected blocks' units (with a reason; final)"))
+    def cancel(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset.select_related("stream__project", "mechanism", "account"),
+            action="cancel",
+            title=_("Cancel units"),
+            service=lambda block, reason: block_cancel(
+                actor=request.user,
+                account=block.account,
+                mechanism=block.mechanism,
+                serial_range=_serial_text(block),
+                reason=reason,
+            ),
+            done_message=_("The units of %(count)s blocks cancelled."),
+            needs_reason=True,
+        )
+
+
+def _serial_text(block: Block) -> str:
+    """The block's whole serial range as the text the services parse."""
+    project = block.stream.project
+    return block.serial_range().format(
+        project.country, project.code, block.stream.unit_kind, block.vintage
+    )
 
 
 admin.site.unregister(UnitClaim)

@@ -198,3 +198,31 @@ def test_staff_who_are_not_registry_administrators_get_no_actions(client, audito
     assert 'name="action"' not in listing.content.decode()
     assert gec_claim.status == UnitClaim.Status.LIVE
     assert response.status_code == 200
+
+
+def test_cancelling_a_block_takes_its_units_out_and_records_the_administrator(
+    admin_client, administrator, gec_claim
+):
+    block = Block.objects.get(claim=gec_claim)
+
+    response = run_action(admin_client, BLOCKS, "cancel", [block], reason="double counted")
+
+    block.refresh_from_db()
+    event = _last_event(LedgerEvent.Kind.UNITS_CANCELLED)
+    assert block.status == Block.Status.CANCELLED
+    assert (event.actor, event.payload["quantity"]) == (administrator, block.quantity)
+    assert event.payload["reason"] == "double counted"
+    assert "The units of 1 blocks cancelled." in page_messages(response)
+
+
+def test_cancelling_a_frozen_block_is_refused_and_changes_nothing(admin_client, gec_claim):
+    block = Block.objects.get(claim=gec_claim)
+    run_action(admin_client, BLOCKS, "freeze", [block], reason="investigation")
+    events = LedgerEvent.objects.count()
+
+    response = run_action(admin_client, BLOCKS, "cancel", [block], reason="double counted")
+
+    block.refresh_from_db()
+    assert block.status == Block.Status.FROZEN
+    assert LedgerEvent.objects.count() == events
+    assert any(message.startswith(f"{block}: ") for message in page_messages(response))
