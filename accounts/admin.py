@@ -9,7 +9,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
-from accounts.services import holding_account_open, organisation_create
+from accounts.services import holding_account_open, holding_account_set_status, organisation_create
+from registry.admin import AdministratorActionsMixin, ledger_history_link, run_service_action
 
 
 @admin.register(Organisation)
@@ -40,15 +41,61 @@ class RegistryUserAdmin(UserAdmin):
 
 
 @admin.register(HoldingAccount)
-class HoldingAccountAdmin(admin.ModelAdmin):
+class HoldingAccountAdmin(AdministratorActionsMixin, admin.ModelAdmin):
+    """Accounts are opened through the service; administrators freeze and unfreeze them with a
+    reason (holding_account_set_status), which the ledger records with the acting user."""
+
     list_display = ("number", "name", "organisation", "status")
     list_filter = ("status",)
     list_select_related = ("organisation",)
     search_fields = ("number", "name")
-    fields = ("number", "organisation", "name", "status")
+    fields = ("number", "organisation", "name", "status", "ledger_history")
+    actions = ("freeze", "unfreeze")
 
     def get_readonly_fields(self, request, obj=None):
-        return ("number", "organisation", "status") if obj is not None else ("number", "status")
+        if obj is not None:
+            return ("number", "organisation", "status", "ledger_history")
+        return ("number", "status", "ledger_history")
+
+    @admin.display(description=_("ledger history"))
+    def ledger_history(self, obj):
+        return ledger_history_link(f"account:{obj.pk}") if obj.pk else "-"
+
+    def _set_status(self, request, queryset, status: str, action: str, title, done_message):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=title,
+            service=lambda account, reason: holding_account_set_status(
+                actor=request.user, account=account, status=status, reason=reason
+            ),
+            done_message=done_message,
+            needs_reason=True,
+        )
+
+    @admin.action(description=_("Freeze the selected accounts (with a reason)"))
+    def freeze(self, request, queryset):
+        return self._set_status(
+            request,
+            queryset,
+            HoldingAccount.Status.FROZEN,
+            "freeze",
+            _("Freeze accounts"),
+            _("%(count)s accounts frozen."),
+        )
+
+    @admin.action(description=_("Unfreeze the selected accounts (with a reason)"))
+    def unfreeze(self, request, queryset):
+        return self._set_status(
+            request,
+            queryset,
+            HoldingAccount.Status.ACTIVE,
+            "unfreeze",
+            _("Unfreeze accounts"),
+            _("%(count)s accounts unfrozen."),
+        )
 
     def save_model(self, request, obj, form, change):
         if change:

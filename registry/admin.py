@@ -1,7 +1,32 @@
-"""Admin for the core models; the ledger and checkpoints are read-only."""
+"""Admin for the core models; the ledger and checkpoints are read-only.
 
-from django.contrib import admin
+Also the pieces every app's admin shares: actions that call a service once per selected object
+(asking for a reason first when the service needs one), a paginator that never counts a huge
+table, and the link from an object's page to its ledger history.
+"""
 
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+
+from registry import ledger
+from registry.errors import DomainError
 from registry.models import (
     Checkpoint,
     Declaration,
@@ -12,6 +37,109 @@ from registry.models import (
     Stream,
     UnitClaim,
 )
+from registry.permissions import is_administrator
+from registry.services import project_set_status
+
+# Up to this many rows (by the planner's estimate) a list is small enough to count exactly.
+EXACT_COUNT_LIMIT = 10_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts a list exactly only when the planner expects it to be small; a huge list gets the
+    planner's row estimate instead, so a page load never scans millions of rows to count them."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        if estimate <= EXACT_COUNT_LIMIT:
+            return queryset.count()
+        return estimate
+
+
+class HugeListAdmin(admin.ModelAdmin):
+    """Lists that may hold millions of rows: no exact COUNT(*) over the table on a page load."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    # Newest first, by the primary key's index (a sort on any other column of a huge table
+    # would read it all).
+    ordering = ("-pk",)
+
+
+def ledger_history_url(subject: str) -> str:
+    """The ledger list filtered to the events that name ``subject`` (e.g. ``claim:12``)."""
+    return reverse("admin:registry_ledgerevent_changelist") + "?" + urlencode({"subject": subject})
+
+
+def ledger_history_link(subject: str):
+    return format_html('<a href="{}">{}</a>', ledger_history_url(subject), _("Ledger history"))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (written to the ledger)"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    )
+
+
+def run_service_action(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    action: str,
+    title: Any,
+    service: Callable[[Model, str], Any],
+    done_message: Any,
+    needs_reason: bool,
+):
+    """Call ``service(object, reason)`` for each selected object, each in its own transaction.
+
+    With ``needs_reason`` the administrator first gives a reason on an intermediate page. Every
+    refusal (a DomainError) is shown with the service's message and changes nothing for that
+    object; the others go ahead.
+    """
+    selected = list(queryset.order_by("pk"))
+    reason = ""
+    if needs_reason:
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if not (form.is_bound and form.is_valid()):
+            context = {
+                **model_admin.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "objects": selected,
+                "action": action,
+                "opts": model_admin.model._meta,
+            }
+            return TemplateResponse(request, "admin/registry/action_reason.html", context)
+        reason = form.cleaned_data["reason"]
+    done = 0
+    for item in selected:
+        try:
+            service(item, reason)
+        except DomainError as error:
+            model_admin.message_user(
+                request,
+                _("%(object)s: %(message)s") % {"object": item, "message": error.message},
+                messages.ERROR,
+            )
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+    return None
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,6 +153,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AdministratorActionsMixin:
+    """Service actions are offered to registry administrators only (the services refuse anyone
+    else anyway; hiding them keeps the page honest)."""
+
+    def get_actions(self, request):
+        return super().get_actions(request) if is_administrator(request.user) else {}
 
 
 @admin.register(Mechanism)
@@ -42,11 +178,50 @@ class MechanismAdmin(admin.ModelAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(ReadOnlyAdmin):
+class ProjectAdmin(AdministratorActionsMixin, ReadOnlyAdmin):
+    """Projects are registered through the API; here administrators approve or reject pending
+    registrations (project_set_status), with a reason for a rejection."""
+
     list_display = ("code", "name", "owner", "province", "technology", "capacity_mw", "status")
     list_filter = ("status", "technology", "province")
     list_select_related = ("owner",)
     search_fields = ("code", "name")
+    readonly_fields = ("ledger_history",)
+    actions = ("approve", "reject")
+
+    @admin.display(description=_("ledger history"))
+    def ledger_history(self, obj):
+        return ledger_history_link(f"project:{obj.pk}")
+
+    @admin.action(description=_("Approve the selected pending projects"))
+    def approve(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action="approve",
+            title=_("Approve projects"),
+            service=lambda project, reason: project_set_status(
+                actor=request.user, project=project, status=Project.Status.APPROVED
+            ),
+            done_message=_("%(count)s projects approved."),
+            needs_reason=False,
+        )
+
+    @admin.action(description=_("Reject the selected pending projects (with a reason)"))
+    def reject(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action="reject",
+            title=_("Reject projects"),
+            service=lambda project, reason: project_set_status(
+                actor=request.user, project=project, status=Project.Status.REJECTED, reason=reason
+            ),
+            done_message=_("%(count)s projects rejected."),
+            needs_reason=True,
+        )
 
 
 @admin.register(Stream)
@@ -56,14 +231,14 @@ class StreamAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProductionRecord)
-class ProductionRecordAdmin(ReadOnlyAdmin):
+class ProductionRecordAdmin(HugeListAdmin, ReadOnlyAdmin):
     list_display = ("id", "stream", "vintage", "quantity", "units", "serials", "source")
     list_select_related = ("stream__project",)
     list_filter = ("source",)
 
 
 @admin.register(UnitClaim)
-class UnitClaimAdmin(ReadOnlyAdmin):
+class UnitClaimAdmin(HugeListAdmin, ReadOnlyAdmin):
     list_display = (
         "id",
         "mechanism",
@@ -77,6 +252,11 @@ class UnitClaimAdmin(ReadOnlyAdmin):
     )
     list_filter = ("mechanism", "status", "role")
     list_select_related = ("mechanism", "stream__project", "account")
+    readonly_fields = ("ledger_history",)
+
+    @admin.display(description=_("ledger history"))
+    def ledger_history(self, obj):
+        return ledger_history_link(f"claim:{obj.pk}")
 
 
 @admin.register(Declaration)
@@ -85,15 +265,94 @@ class DeclarationAdmin(ReadOnlyAdmin):
     list_select_related = ("project", "stream__project", "signer")
 
 
+class SubjectFilter(admin.SimpleListFilter):
+    """Events that name one subject (``claim:12``, ``account:3``...): the object's ledger
+    history. Served by the GIN index on subjects."""
+
+    title = _("subject")
+    parameter_name = "subject"
+
+    def lookups(self, request, model_admin):
+        # Only shown while a subject is chosen (from an object's "ledger history" link).
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(subjects__contains=[self.value()])
+        return queryset
+
+
 @admin.register(LedgerEvent)
-class LedgerEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "actor", "occurred_at", "event_hash")
-    list_filter = ("kind",)
-    list_select_related = ("actor",)
+class LedgerEventAdmin(HugeListAdmin, ReadOnlyAdmin):
+    """The ledger, read-only, newest first; filters that stay cheap on millions of events (no
+    filter lists distinct values of the ledger itself). A search term is a subject
+    (``claim:12``), matched exactly through the GIN index."""
+
+    list_display = ("id", "kind", "actor", "actor_organisation", "occurred_at", "subjects_text")
+    list_filter = (
+        SubjectFilter,
+        "kind",
+        ("actor__organisation", admin.RelatedFieldListFilter),
+        ("occurred_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("actor__organisation",)
     search_fields = ("subjects",)
-    show_full_result_count = False
+    search_help_text = _("A subject, e.g. claim:12, account:3, project:5 or retirement:7.")
+
+    @admin.display(description=_("organisation"))
+    def actor_organisation(self, obj):
+        return obj.actor.organisation if obj.actor else None
+
+    @admin.display(description=_("subjects"))
+    def subjects_text(self, obj):
+        return ", ".join(obj.subjects)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(subjects__contains=[term]), False
 
 
 @admin.register(Checkpoint)
 class CheckpointAdmin(ReadOnlyAdmin):
+    """Checkpoints are read-only; administrators seal the ledger with the button on the list."""
+
     list_display = ("sequence", "event_count", "merkle_root", "checkpoint_hash", "sealed_at")
+    change_list_template = "admin/registry/checkpoint/change_list.html"
+
+    def get_urls(self):
+        seal = path(
+            "seal/", self.admin_site.admin_view(self.seal_view), name="registry_checkpoint_seal"
+        )
+        return [seal, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_seal": is_administrator(request.user)}
+        return super().changelist_view(request, extra_context)
+
+    def seal_view(self, request):
+        """POST: seal every committed event since the last checkpoint (registry.ledger.seal)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not is_administrator(request.user):
+            self.message_user(
+                request, _("Only a registry administrator may seal the ledger."), messages.ERROR
+            )
+        else:
+            checkpoint = ledger.seal()
+            if checkpoint is None:
+                self.message_user(
+                    request,
+                    _("Nothing to seal: no new events, or another seal is running."),
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("Checkpoint %(sequence)s sealed %(count)s events.")
+                    % {"sequence": checkpoint.sequence, "count": checkpoint.event_count},
+                    messages.SUCCESS,
+                )
+        return redirect(reverse("admin:registry_checkpoint_changelist"))

@@ -60,6 +60,14 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _login_lockout_off(settings):
+    """Django's test client logs in without a request, which the lockout backend refuses, and
+    many tests fail log-ins on purpose: the lockout is off here and tests/admin/test_security.py
+    switches it on to exercise it."""
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def _mechanisms_present(request):
     if {"db", "transactional_db"} & set(request.fixturenames) or request.node.get_closest_marker(
         "django_db"

@@ -5,8 +5,16 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from registry.admin import ReadOnlyAdmin
+from registry.admin import (
+    AdministratorActionsMixin,
+    HugeListAdmin,
+    ReadOnlyAdmin,
+    UnitClaimAdmin,
+    ledger_history_link,
+    run_service_action,
+)
 from registry.errors import DomainError
+from registry.models import UnitClaim
 from registry.permissions import is_administrator
 from registry.services import validate_subdivision
 from tracking.models import (
@@ -18,11 +26,20 @@ from tracking.models import (
     RetirementAllocation,
     Transfer,
 )
-from tracking.services import corresponding_adjustment_set_status, neutrality_event_create
+from tracking.services import (
+    block_cancel,
+    block_set_status,
+    claim_revoke,
+    corresponding_adjustment_set_status,
+    neutrality_event_create,
+)
 
 
 @admin.register(Block)
-class BlockAdmin(ReadOnlyAdmin):
+class BlockAdmin(AdministratorActionsMixin, HugeListAdmin, ReadOnlyAdmin):
+    """Blocks, read-only; administrators freeze and unfreeze whole blocks with a reason
+    (block_set_status). The list never counts the table (see HugeListAdmin)."""
+
     list_display = (
         "id",
         "mechanism",
@@ -35,7 +52,104 @@ class BlockAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "mechanism")
     list_select_related = ("mechanism", "account")
-    show_full_result_count = False
+    readonly_fields = ("ledger_history",)
+    actions = ("freeze", "unfreeze", "cancel")
+
+    @admin.display(description=_("ledger history"))
+    def ledger_history(self, obj):
+        # Events name the claim a block's units belong to (a block is split and merged as
+        # units move, so few events name the block itself).
+        return ledger_history_link(f"claim:{obj.claim_id}")
+
+    def _set_status(self, request, queryset, status: str, action: str, title, done_message):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=title,
+            service=lambda block, reason: block_set_status(
+                actor=request.user, block=block, status=status, reason=reason
+            ),
+            done_message=done_message,
+            needs_reason=True,
+        )
+
+    @admin.action(description=_("Freeze the selected blocks (with a reason)"))
+    def freeze(self, request, queryset):
+        return self._set_status(
+            request,
+            queryset,
+            Block.Status.FROZEN,
+            "freeze",
+            _("Freeze blocks"),
+            _("%(count)s blocks frozen."),
+        )
+
+    @admin.action(description=_("Unfreeze the selected blocks (with a reason)"))
+    def unfreeze(self, request, queryset):
+        return self._set_status(
+            request,
+            queryset,
+            Block.Status.ACTIVE,
+            "unfreeze",
+            _("Unfreeze blocks"),
+            _("%(count)s blocks unfrozen."),
+        )
+
+    @admin.action(description=_("Cancel the selected blocks' units (with a reason; final)"))
+    def cancel(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset.select_related("stream__project", "mechanism", "account"),
+            action="cancel",
+            title=_("Cancel units"),
+            service=lambda block, reason: block_cancel(
+                actor=request.user,
+                account=block.account,
+                mechanism=block.mechanism,
+                serial_range=_serial_text(block),
+                reason=reason,
+            ),
+            done_message=_("The units of %(count)s blocks cancelled."),
+            needs_reason=True,
+        )
+
+
+def _serial_text(block: Block) -> str:
+    """The block's whole serial range as the text the services parse."""
+    project = block.stream.project
+    return block.serial_range().format(
+        project.country, project.code, block.stream.unit_kind, block.vintage
+    )
+
+
+admin.site.unregister(UnitClaim)
+
+
+@admin.register(UnitClaim)
+class RevocableUnitClaimAdmin(AdministratorActionsMixin, UnitClaimAdmin):
+    """The claim list of registry.admin with the revocation action (claim_revoke lives in
+    tracking, which registry may not import): refused while any of the claim's units are
+    retired."""
+
+    actions = ("revoke",)
+
+    @admin.action(description=_("Revoke the selected issuances (with a reason)"))
+    def revoke(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action="revoke",
+            title=_("Revoke issuances"),
+            service=lambda claim, reason: claim_revoke(
+                actor=request.user, claim=claim, reason=reason
+            ),
+            done_message=_("%(count)s issuances revoked."),
+            needs_reason=True,
+        )
 
 
 @admin.register(Transfer)
@@ -57,6 +171,11 @@ class RetirementAdmin(ReadOnlyAdmin):
         "created_at",
     )
     list_select_related = ("mechanism", "account", "event")
+    readonly_fields = ("ledger_history",)
+
+    @admin.display(description=_("ledger history"))
+    def ledger_history(self, obj):
+        return ledger_history_link(f"retirement:{obj.pk}")
 
 
 @admin.register(RetirementAllocation)
