@@ -25,7 +25,6 @@ from registry.documents import DOCUMENT_FONT_CSS, html_to_pdf
 from registry.errors import DomainError, NotFound
 from tracking.models import Retirement
 from tracking.selectors import (
-    MovementKind,
     RetirementCertificate,
     Statement,
     account_statement,
@@ -291,7 +290,6 @@ def account_statement_view(request: HttpRequest, number: str, output: str = "htm
         "pdf_url": reverse("account-statement-pdf", kwargs={"number": account.number})
         + (f"?{query}" if query else ""),
         "page_url": base,
-        "kinds": MovementKind,
     }
     if output == "pdf":
         html = render_to_string(

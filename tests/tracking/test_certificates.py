@@ -3,6 +3,7 @@
 import datetime as dt
 import io
 import re
+import time
 import uuid
 
 import pytest
@@ -53,14 +54,15 @@ def pdf_text(content: bytes) -> str:
 
 def seal_until_covered(event: LedgerEvent) -> Checkpoint:
     """Seal until a checkpoint holds the event: a seal stops at the oldest transaction still
-    running in the cluster, which another session may hold open for a moment."""
-    for _attempt in range(200):
+    running in the cluster, which another session may hold open for a while."""
+    for _attempt in range(600):
         ledger.seal()
         checkpoint = Checkpoint.objects.filter(
             xid_from__lte=event.txid, xid_to__gt=event.txid
         ).first()
         if checkpoint is not None:
             return checkpoint
+        time.sleep(0.1)
     raise AssertionError("no checkpoint sealed the retirement event")
 
 
