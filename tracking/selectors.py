@@ -400,7 +400,7 @@ def _account_movements(account: HoldingAccount, *, before: dt.datetime) -> Itera
         .values_list("pk", "issued_at", "mechanism__code", "quantity")
     )
     for pk, issued_at, mechanism, quantity in claims:
-        yield Movement(issued_at, MovementKind.ISSUED, mechanism, quantity, f"claim {pk}")
+        yield Movement(issued_at, MovementKind.ISSUED, mechanism, quantity, f"claim:{pk}")
     received = Transfer.objects.filter(target_account=account, created_at__lt=before).values_list(
         "public_id", "created_at", "mechanism__code", "quantity", "source_account__number"
     )

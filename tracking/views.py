@@ -283,6 +283,7 @@ def account_statement_view(request: HttpRequest, number: str, output: str = "htm
         "period_start_text": f"{start:%Y-%m-%d}",
         "period_end_text": f"{end:%Y-%m-%d}",
         "time_zone": settings.TIME_ZONE,
+        "produced_at": _time_text(timezone.now()),
         "from_value": f"{start:%Y-%m-%d}",
         "to_value": f"{end:%Y-%m-%d}",
         "csv_url": reverse("account-statement-csv", kwargs={"number": account.number})
