@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from audit.checks import CHECKS_BY_ID
 from audit.models import ReportCheck, ReportFinding, UniquenessReport
+from registry.documents import html_to_pdf
 from registry.errors import DomainError
 from registry.ledger import json_default
 from registry.models import Mechanism
@@ -434,8 +435,6 @@ def report_pdf(report: UniquenessReport, *, link_base: str = "") -> bytes:
     list: laying out a thousand table rows takes WeasyPrint about ten seconds, so a report with
     several failing checks would outlast any request timeout.
     """
-    from weasyprint import HTML
-
     context = report_context(report, findings_limit=FINDINGS_IN_PDF, link_base=link_base)
     html = render_to_string("audit/report.html", {**context, "for_print": True})
-    return HTML(string=html, base_url=link_base or None).write_pdf()
+    return html_to_pdf(html, base_url=link_base or None)

@@ -30,6 +30,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health_view(), name="health"),
     path("public/", include("audit.public_urls")),
+    # Public retirement pages and certificates, holders' statements.
+    path("", include("tracking.urls")),
     # The language switch of the public pages (set_language: POST, then back to ``next``).
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

@@ -1,16 +1,24 @@
-"""Reads on holdings that more than one caller needs: the public verification of a serial."""
+"""Reads on holdings that more than one caller needs: the public verification of a serial, a
+retirement's certificate and a holder's statement."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import models
 from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import HoldingAccount
 from registry import serials as serial_numbers
+from registry.api.serializers import range_text
 from registry.errors import DomainError, NotFound
-from registry.models import LedgerEvent, ProductionRecord, Project, UnitClaim
-from tracking.models import Block, CorrespondingAdjustment
+from registry.models import Checkpoint, LedgerEvent, ProductionRecord, Project, UnitClaim
+from tracking.models import Block, CorrespondingAdjustment, Retirement, Transfer
 
 # Ledger kinds that move or end units, with the payload key that lists the ranges touched.
 _CUSTODY_KINDS = {
@@ -224,3 +232,245 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
             "retired_at": retirement.created_at,
         }
     return result
+
+
+# --- retirement certificates ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetirementCertificate:
+    """What a retirement certificate states, and the ledger records that prove it.
+
+    ``event_hash`` is the hash of the ``units.retired`` ledger event; ``checkpoint`` the first
+    checkpoint whose transaction range holds that event (None while it is not sealed yet).
+    """
+
+    retirement: Retirement
+    serial_ranges: list[str]
+    projects: list[Project]
+    claim_ids: list[int]
+    event_hash: str | None
+    event_id: int | None
+    checkpoint: Checkpoint | None
+
+
+def retirement_certificate(*, public_id: Any) -> RetirementCertificate:
+    """The certificate of the retirement ``public_id``; NotFound for an unknown id."""
+    retirement = (
+        Retirement.objects.select_related("mechanism", "event").filter(public_id=public_id).first()
+    )
+    if retirement is None:
+        raise NotFound(_("No retirement has this id."), code="not_found", field="public_id")
+    blocks = list(
+        retirement.blocks.select_related("stream__project").order_by(
+            "stream__project__code", "vintage", "serials"
+        )
+    )
+    serial_ranges = [
+        text
+        for block in blocks
+        if (
+            text := range_text(
+                project=block.stream.project,
+                unit_kind=block.stream.unit_kind,
+                vintage=block.vintage,
+                serials=block.serials,
+            )
+        )
+    ]
+    projects = list({block.stream.project.pk: block.stream.project for block in blocks}.values())
+    event = (
+        LedgerEvent.objects.filter(
+            kind=LedgerEvent.Kind.UNITS_RETIRED, subjects__contains=[f"retirement:{retirement.pk}"]
+        )
+        .order_by("pk")
+        .first()
+    )
+    checkpoint = None
+    if event is not None and event.txid is not None:
+        checkpoint = (
+            Checkpoint.objects.filter(xid_from__lte=event.txid, xid_to__gt=event.txid)
+            .order_by("sequence")
+            .first()
+        )
+    return RetirementCertificate(
+        retirement=retirement,
+        serial_ranges=serial_ranges,
+        projects=projects,
+        claim_ids=sorted({block.claim_id for block in blocks}),
+        event_hash=event.event_hash if event else None,
+        event_id=event.pk if event else None,
+        checkpoint=checkpoint,
+    )
+
+
+# --- holders' statements ----------------------------------------------------------------------
+
+
+class MovementKind(models.TextChoices):
+    ISSUED = "issued", _("Issued")
+    RECEIVED = "received", _("Received")
+    SENT = "sent", _("Sent")
+    RETIRED = "retired", _("Retired")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+# Whether a movement adds units to the account (+1) or takes them out (-1).
+MOVEMENT_SIGN = {
+    MovementKind.ISSUED: 1,
+    MovementKind.RECEIVED: 1,
+    MovementKind.SENT: -1,
+    MovementKind.RETIRED: -1,
+    MovementKind.CANCELLED: -1,
+    MovementKind.EXPIRED: -1,
+}
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Units of one mechanism that came into or left the account at one moment."""
+
+    occurred_at: dt.datetime
+    kind: str
+    mechanism: str
+    quantity: int
+    reference: str
+    counterparty: str = ""
+
+    @property
+    def signed_quantity(self) -> int:
+        return MOVEMENT_SIGN[self.kind] * self.quantity
+
+    @property
+    def kind_label(self) -> str:
+        return str(MovementKind(self.kind).label)
+
+
+@dataclass
+class MechanismBalance:
+    """Opening balance, movements by kind and closing balance of one mechanism."""
+
+    mechanism: str
+    opening: int = 0
+    issued: int = 0
+    received: int = 0
+    sent: int = 0
+    retired: int = 0
+    cancelled: int = 0
+    expired: int = 0
+
+    @property
+    def closing(self) -> int:
+        return (
+            self.opening
+            + self.issued
+            + self.received
+            - self.sent
+            - self.retired
+            - self.cancelled
+            - self.expired
+        )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A holder's statement of one account over [period_start, period_end)."""
+
+    account: HoldingAccount
+    period_start: dt.datetime
+    period_end: dt.datetime
+    balances: list[MechanismBalance]
+    movements: list[Movement]
+
+
+def _account_movements(account: HoldingAccount, *, before: dt.datetime) -> Iterator[Movement]:
+    """Every movement of ``account`` before ``before``, reconstructed from the holding tables.
+
+    Blocks are split and moved, so no block row says what an account held at a past moment;
+    the movements do: claims issued into the account (a claim split later keeps its issuance
+    time and account in every part; a source claim consumed by a derived one never held
+    units), transfers in and out, retirements from the account, and the account's cancelled and
+    expired blocks (final blocks never change, so their account is where the units ended).
+    Expired units left the account at their expiry time.
+    """
+    claims = (
+        UnitClaim.objects.filter(account=account, issued_at__lt=before)
+        .exclude(role=UnitClaim.Role.SOURCE)
+        .values_list("pk", "issued_at", "mechanism__code", "quantity")
+    )
+    for pk, issued_at, mechanism, quantity in claims:
+        yield Movement(issued_at, MovementKind.ISSUED, mechanism, quantity, f"claim:{pk}")
+    received = Transfer.objects.filter(target_account=account, created_at__lt=before).values_list(
+        "public_id", "created_at", "mechanism__code", "quantity", "source_account__number"
+    )
+    for public_id, created_at, mechanism, quantity, other in received:
+        yield Movement(
+            created_at, MovementKind.RECEIVED, mechanism, quantity, str(public_id), other
+        )
+    sent = Transfer.objects.filter(source_account=account, created_at__lt=before).values_list(
+        "public_id", "created_at", "mechanism__code", "quantity", "target_account__number"
+    )
+    for public_id, created_at, mechanism, quantity, other in sent:
+        yield Movement(created_at, MovementKind.SENT, mechanism, quantity, str(public_id), other)
+    retired = Retirement.objects.filter(account=account, created_at__lt=before).values_list(
+        "public_id", "created_at", "mechanism__code", "quantity", "beneficiary_name"
+    )
+    for public_id, created_at, mechanism, quantity, beneficiary in retired:
+        yield Movement(
+            created_at, MovementKind.RETIRED, mechanism, quantity, str(public_id), beneficiary
+        )
+    cancelled = (
+        Block.objects.filter(
+            account=account,
+            cancellation__isnull=False,
+            cancellation__created_at__lt=before,
+        )
+        .values_list("cancellation__public_id", "cancellation__created_at", "mechanism__code")
+        .annotate(units=Sum("quantity"))
+        .order_by()
+    )
+    for public_id, created_at, mechanism, quantity in cancelled:
+        yield Movement(created_at, MovementKind.CANCELLED, mechanism, quantity, str(public_id))
+    expired = (
+        Block.objects.filter(account=account, status=Block.Status.EXPIRED, expires_at__lt=before)
+        .values_list("expires_at", "mechanism__code")
+        .annotate(units=Sum("quantity"))
+        .order_by()
+    )
+    for expires_at, mechanism, quantity in expired:
+        yield Movement(expires_at, MovementKind.EXPIRED, mechanism, quantity, "")
+
+
+def account_statement(
+    *, account: HoldingAccount, period_start: dt.datetime, period_end: dt.datetime
+) -> Statement:
+    """Every movement of ``account`` in [period_start, period_end) with opening and closing
+    balances per mechanism.
+
+    The opening balance is what the account held (active or frozen units) at ``period_start``,
+    the sum of all its earlier movements; closing = opening + issued + received − sent −
+    retired − cancelled − expired. A closing balance at the present equals the account's
+    active and frozen blocks.
+    """
+    if period_end <= period_start:
+        raise DomainError(
+            _("The period must end after it starts."), code="empty_period", field="to"
+        )
+    balances: dict[str, MechanismBalance] = {}
+    movements: list[Movement] = []
+    for movement in _account_movements(account, before=period_end):
+        balance = balances.setdefault(movement.mechanism, MechanismBalance(movement.mechanism))
+        if movement.occurred_at < period_start:
+            balance.opening += movement.signed_quantity
+        else:
+            setattr(balance, movement.kind, getattr(balance, movement.kind) + movement.quantity)
+            movements.append(movement)
+    movements.sort(key=lambda movement: (movement.occurred_at, movement.kind, movement.reference))
+    return Statement(
+        account=account,
+        period_start=period_start,
+        period_end=period_end,
+        balances=[balances[code] for code in sorted(balances)],
+        movements=movements,
+    )

@@ -4,6 +4,7 @@ corresponding adjustments (R14) and neutrality events (R11)."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -156,6 +157,9 @@ class RetirementSerializer(serializers.ModelSerializer):
     account = serializers.CharField(source="account.number", read_only=True)
     serial_ranges = serializers.SerializerMethodField()
     allocations = RetirementAllocationSerializer(many=True, read_only=True)
+    certificate_url = serializers.SerializerMethodField(
+        help_text="The retirement's permanent public page (its PDF certificate links from it)."
+    )
 
     class Meta:
         model = Retirement
@@ -175,7 +179,14 @@ class RetirementSerializer(serializers.ModelSerializer):
             "serial_ranges",
             "allocations",
             "created_at",
+            "certificate_url",
         ]
+
+    @extend_schema_field(serializers.URLField())
+    def get_certificate_url(self, retirement: Retirement) -> str:
+        path = reverse("retirement-page", kwargs={"public_id": retirement.public_id})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_serial_ranges(self, retirement: Retirement) -> list[str]:

@@ -220,7 +220,9 @@ class RetirementViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Re
         self.require("holding.operate", account)
         retirement = services.block_retire(actor=request.user, account=account, **fields)
         return Response(
-            api.RetirementSerializer(self.base_queryset().get(pk=retirement.pk)).data,
+            api.RetirementSerializer(
+                self.base_queryset().get(pk=retirement.pk), context={"request": request}
+            ).data,
             status=status.HTTP_201_CREATED,
         )
 

@@ -1,0 +1,31 @@
+"""Plain pages of holdings: public retirement pages and certificates, holders' statements."""
+
+from django.urls import path
+
+from tracking import views
+
+urlpatterns = [
+    path("retirements/<uuid:public_id>/", views.retirement_page, name="retirement-page"),
+    path(
+        "retirements/<uuid:public_id>/certificate.pdf",
+        views.retirement_certificate_pdf,
+        name="retirement-certificate",
+    ),
+    path(
+        "accounts/<str:number>/statement/",
+        views.account_statement_view,
+        name="account-statement",
+    ),
+    path(
+        "accounts/<str:number>/statement.csv",
+        views.account_statement_view,
+        {"output": "csv"},
+        name="account-statement-csv",
+    ),
+    path(
+        "accounts/<str:number>/statement.pdf",
+        views.account_statement_view,
+        {"output": "pdf"},
+        name="account-statement-pdf",
+    ),
+]
