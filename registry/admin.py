@@ -132,7 +132,8 @@ def run_service_action(
         except DomainError as error:
             model_admin.message_user(
                 request,
-                _("%(object)s: %(message)s") % {"object": item, "message": error.message},
+                # Only punctuation joins the two: the refusal's message is translated already.
+                f"{item}: {error.message}",
                 messages.ERROR,
             )
         else:
