@@ -1,0 +1,148 @@
+"""An administrator's day in a real browser (the system Chromium, headless, through Playwright):
+log in, approve a pending project, freeze an account — after which a transfer from it is
+refused — in English and in Chinese; and a retirement's public page read by anyone.
+
+The database is written before the browser starts and read after it closes (Playwright's sync
+API runs an event loop in the test's thread, where Django refuses database calls).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import HoldingAccount
+from registry.errors import Conflict
+from registry.models import LedgerEvent, Project
+from registry.services import project_register
+from tests.admin.conftest import RETIREMENT
+from tests.audit.support import require_system_package
+from tests.audit.test_browser import CHROMIUM, chromium_page
+from tracking.services import block_retire, block_transfer
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+PASSWORD = "browser-admin-pass"
+
+
+@pytest.fixture(autouse=True)
+def _system_chromium():
+    require_system_package(CHROMIUM.exists(), what=str(CHROMIUM), package="chromium")
+
+
+@pytest.fixture
+def staff_administrator(administrator):
+    administrator.is_superuser = True
+    administrator.set_password(PASSWORD)
+    administrator.save()
+    return administrator
+
+
+@pytest.fixture
+def pending_project(project_owner):
+    return project_register(
+        actor=project_owner,
+        name="Zhangbei Solar",
+        owner=project_owner.organisation,
+        province="CN-HE",
+        technology="solar",
+    )
+
+
+def log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+
+
+def run_admin_action(page, changelist: str, row_value: int, action: str) -> None:
+    page.goto(changelist)
+    page.check(f"input[name=_selected_action][value='{row_value}']")
+    page.select_option("select[name=action]", action)
+    with page.expect_navigation():
+        page.click("button[name=index]")
+
+
+@pytest.mark.parametrize(
+    ("locale", "language", "expected"),
+    [
+        ("en-GB", "en", {"queue": "Waiting for approval", "frozen": "1 accounts frozen."}),
+        ("zh-CN", "zh-hans", {"queue": "待审批", "frozen": "已冻结 1 个账户。"}),
+    ],
+)
+def test_an_administrator_approves_a_project_and_freezes_an_account_in_the_browser(
+    staff_administrator,
+    pending_project,
+    project_owner,
+    owner_account,
+    buyer_account,
+    issuer,
+    march_record,
+    live_server,
+    locale,
+    language,
+    expected,
+):
+    from issuance.services import unit_claim_issue
+
+    unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=100,
+    )
+    projects = f"{live_server.url}/admin/registry/project/?status__exact=pending"
+    accounts = f"{live_server.url}/admin/accounts/holdingaccount/"
+
+    with chromium_page(f"admin-{language}", locale=locale) as page:
+        log_in(page, live_server, staff_administrator.username)
+        assert page.locator("html").get_attribute("lang") == language
+        assert expected["queue"] in page.content()
+
+        run_admin_action(page, projects, pending_project.pk, "approve")
+        assert page.locator(".messagelist").inner_text().strip()
+
+        run_admin_action(page, accounts, owner_account.pk, "freeze")
+        page.fill("textarea[name=reason], input[name=reason]", "court order 7")
+        with page.expect_navigation():
+            page.click("#content input[type=submit]")
+        assert expected["frozen"] in page.locator(".messagelist").inner_text()
+
+    pending_project.refresh_from_db()
+    owner_account.refresh_from_db()
+    assert pending_project.status == Project.Status.APPROVED
+    assert owner_account.status == HoldingAccount.Status.FROZEN
+    event = LedgerEvent.objects.filter(kind=LedgerEvent.Kind.ACCOUNT_STATUS).latest("id")
+    assert event.actor == staff_administrator
+    with pytest.raises(Conflict) as refusal:
+        block_transfer(
+            actor=project_owner,
+            source_account=owner_account,
+            target_account=buyer_account,
+            mechanism="GEC",
+            quantity=10,
+        )
+    assert refusal.value.code == "account_not_active"
+
+
+def test_a_retirements_public_page_shows_its_beneficiary_to_anyone(
+    issuer, project_owner, march_record, owner_account, live_server
+):
+    from issuance.services import unit_claim_issue
+
+    unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=100,
+    )
+    retirement = block_retire(
+        actor=project_owner, account=owner_account, mechanism="GEC", quantity=40, **RETIREMENT
+    )
+
+    with chromium_page("retirement-public") as page:
+        response = page.goto(f"{live_server.url}/retirements/{retirement.public_id}/")
+        assert response is not None and response.status == 200
+        assert RETIREMENT["beneficiary_name"] in page.locator("body").inner_text()
