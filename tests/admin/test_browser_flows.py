@@ -76,22 +76,12 @@ def test_an_administrator_approves_a_project_and_freezes_an_account_in_the_brows
     project_owner,
     owner_account,
     buyer_account,
-    issuer,
-    march_record,
+    gec_claim,
     live_server,
     locale,
     language,
     expected,
 ):
-    from issuance.services import unit_claim_issue
-
-    unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=100,
-    )
     projects = f"{live_server.url}/admin/registry/project/?status__exact=pending"
     accounts = f"{live_server.url}/admin/accounts/holdingaccount/"
 
@@ -127,17 +117,8 @@ def test_an_administrator_approves_a_project_and_freezes_an_account_in_the_brows
 
 
 def test_a_retirements_public_page_shows_its_beneficiary_to_anyone(
-    issuer, project_owner, march_record, owner_account, live_server
+    project_owner, gec_claim, owner_account, live_server
 ):
-    from issuance.services import unit_claim_issue
-
-    unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=100,
-    )
     retirement = block_retire(
         actor=project_owner, account=owner_account, mechanism="GEC", quantity=40, **RETIREMENT
     )
