@@ -116,10 +116,6 @@ class ReportScope:
         }
         return {key: value for key, value in values.items() if value not in ("", None)}
 
-    @property
-    def is_whole_registry(self) -> bool:
-        return not self.as_json()
-
     # SQL fragments. Each returns (sql, params) to AND into a WHERE clause; "TRUE" when the
     # scope does not narrow that dimension.
 

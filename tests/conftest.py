@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from accounts.models import Organisation, User
+from issuance.services import unit_claim_issue
 from registry.models import Mechanism
 from registry.services import production_record_create, project_register
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
@@ -182,4 +183,16 @@ def march_record(wind_farm, issuer):
         period_start=start,
         period_end=end,
         quantity=Decimal("1000.4"),
+    )
+
+
+@pytest.fixture
+def gec_claim(issuer, march_record, owner_account):
+    """1,000 GECs of the wind farm's March 2025 issued into the owner's account."""
+    return unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
     )

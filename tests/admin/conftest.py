@@ -1,19 +1,10 @@
 """Admin clients and registry data for the admin tests."""
 
-import datetime as dt
-
 import pytest
 
-from issuance.services import unit_claim_issue
+from tests.conftest import RETIREMENT_DEFAULTS
 
-RETIREMENT = {
-    "beneficiary_name": "Hebei Green Steel Co.",
-    "purpose": "scope2_electricity",
-    "claim_period_start": dt.date(2025, 3, 1),
-    "claim_period_end": dt.date(2025, 3, 31),
-    "location": "CN-HE",
-    "reporting_year": 2025,
-}
+RETIREMENT = RETIREMENT_DEFAULTS
 
 
 @pytest.fixture
@@ -23,17 +14,6 @@ def admin_client(client, administrator):
     administrator.save()
     client.force_login(administrator)
     return client
-
-
-@pytest.fixture
-def gec_claim(issuer, march_record, owner_account):
-    return unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=1000,
-    )
 
 
 def run_action(client, changelist_url: str, action: str, objects, **fields):

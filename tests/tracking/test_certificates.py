@@ -1,6 +1,5 @@
 """Retirement certificates: the public page and the PDF, with the ledger proof."""
 
-import datetime as dt
 import io
 import re
 import time
@@ -10,30 +9,14 @@ import pytest
 from django.urls import reverse
 from pypdf import PdfReader
 
-from issuance.services import unit_claim_issue
 from registry import ledger
 from registry.models import Checkpoint, LedgerEvent
+from tests.conftest import RETIREMENT_DEFAULTS
 from tracking.selectors import retirement_certificate
 from tracking.services import block_retire
 
-RETIREMENT = {
-    "purpose": "scope2_electricity",
-    "claim_period_start": dt.date(2025, 3, 1),
-    "claim_period_end": dt.date(2025, 3, 31),
-    "location": "CN-HE",
-    "reporting_year": 2025,
-}
-
-
-@pytest.fixture
-def gec_claim(issuer, march_record, owner_account):
-    return unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=1000,
-    )
+# Each test names its own beneficiary.
+RETIREMENT = {key: value for key, value in RETIREMENT_DEFAULTS.items() if key != "beneficiary_name"}
 
 
 def retire(project_owner, owner_account, beneficiary, organisation=""):

@@ -59,17 +59,6 @@ def ccer_claim(second_issuer, project_owner, wind_farm, march_record, owner_acco
     )
 
 
-@pytest.fixture
-def gec_claim(issuer, march_record, owner_account):
-    return unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=1000,
-    )
-
-
 def send_abroad(project_owner, owner_account, foreign_account, quantity=100, mechanism="CCER"):
     return block_transfer(
         actor=project_owner,

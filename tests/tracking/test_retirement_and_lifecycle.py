@@ -6,9 +6,9 @@ import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from issuance.services import unit_claim_issue
 from registry.errors import Conflict, DomainError, Forbidden
 from registry.models import LedgerEvent, UnitClaim
+from tests.conftest import RETIREMENT_DEFAULTS
 from tracking.models import Block, Retirement
 from tracking.services import (
     block_cancel,
@@ -18,25 +18,7 @@ from tracking.services import (
     units_expire,
 )
 
-RETIREMENT = {
-    "beneficiary_name": "Hebei Green Steel Co.",
-    "purpose": "scope2_electricity",
-    "claim_period_start": dt.date(2025, 3, 1),
-    "claim_period_end": dt.date(2025, 3, 31),
-    "location": "CN-HE",
-    "reporting_year": 2025,
-}
-
-
-@pytest.fixture
-def gec_claim(issuer, march_record, owner_account):
-    return unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=1000,
-    )
+RETIREMENT = RETIREMENT_DEFAULTS
 
 
 def test_retirement_records_one_beneficiary_and_splits_the_block(

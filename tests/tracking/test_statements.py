@@ -12,6 +12,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from issuance.services import unit_claim_issue
+from tests.conftest import RETIREMENT_DEFAULTS
 from tracking.models import Block
 from tracking.selectors import account_statement
 from tracking.services import (
@@ -22,14 +23,7 @@ from tracking.services import (
     units_expire,
 )
 
-RETIREMENT = {
-    "beneficiary_name": "Hebei Green Steel Co.",
-    "purpose": "scope2_electricity",
-    "claim_period_start": dt.date(2025, 3, 1),
-    "claim_period_end": dt.date(2025, 3, 31),
-    "location": "CN-HE",
-    "reporting_year": 2025,
-}
+RETIREMENT = RETIREMENT_DEFAULTS
 
 
 def held(account) -> dict[str, int]:

@@ -13,17 +13,6 @@ from tracking.models import Block, Transfer
 from tracking.services import block_retire, block_set_status, block_transfer
 
 
-@pytest.fixture
-def gec_claim(issuer, march_record, owner_account):
-    return unit_claim_issue(
-        actor=issuer,
-        mechanism="GEC",
-        production_record=march_record,
-        account=owner_account,
-        quantity=1000,
-    )
-
-
 def held(account, mechanism="GEC", status="active"):
     return (
         Block.objects.filter(account=account, mechanism__code=mechanism, status=status).aggregate(
