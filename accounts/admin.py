@@ -6,9 +6,11 @@ changes only through the services, so the status field is read-only here.
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
+from accounts.selectors import balances_of
 from accounts.services import holding_account_open, holding_account_set_status, organisation_create
 from registry.admin import AdministratorActionsMixin, ledger_history_link, run_service_action
 
@@ -49,13 +51,51 @@ class HoldingAccountAdmin(AdministratorActionsMixin, admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("organisation",)
     search_fields = ("number", "name")
-    fields = ("number", "organisation", "name", "status", "ledger_history")
+    fields = ("number", "organisation", "name", "status", "balances", "ledger_history")
     actions = ("freeze", "unfreeze")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
-            return ("number", "organisation", "status", "ledger_history")
-        return ("number", "status", "ledger_history")
+            return ("number", "organisation", "status", "balances", "ledger_history")
+        return ("number", "status", "balances", "ledger_history")
+
+    @admin.display(description=_("balances"))
+    def balances(self, obj):
+        """Units held per mechanism and block status, from one grouped query."""
+        rows = balances_of([obj]).get(obj.pk, []) if obj.pk else []
+        if not rows:
+            return "-"
+        statuses = [
+            ("active", _("active")),
+            ("frozen", _("frozen")),
+            ("retired", _("retired")),
+            ("cancelled", _("cancelled")),
+            ("expired", _("expired")),
+            ("exported", _("exported")),
+        ]
+        header = format_html_join("", "<th>{}</th>", ((label,) for _status, label in statuses))
+        body = format_html_join(
+            "",
+            '<tr class="balance" data-mechanism="{}"><th>{}</th>{}</tr>',
+            (
+                (
+                    row["mechanism"],
+                    row["mechanism"],
+                    format_html_join(
+                        "",
+                        '<td class="balance-{}">{}</td>',
+                        ((status, row[status]) for status, _label in statuses),
+                    ),
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            '<table class="balances"><tr><th>{}</th>{}</tr>{}</table>',
+            _("mechanism"),
+            header,
+            body,
+        )
 
     @admin.display(description=_("ledger history"))
     def ledger_history(self, obj):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from interop import services
 from interop.models import ExternalRecord, ImportBatch, ImportRow, MatchSuggestion
 from registry.admin import ReadOnlyAdmin
+from registry.admin_queues import ApprovalQueue, register_approval_queue
 from registry.errors import DomainError
 
 
@@ -188,3 +189,6 @@ class MatchSuggestionAdmin(ReadOnlyAdmin):
             services.external_record_reject_match,
             _("%(count)s suggestions rejected."),
         )
+
+
+register_approval_queue(ApprovalQueue(MatchSuggestion, pending_value=MatchSuggestion.Status.OPEN))

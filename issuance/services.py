@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -18,13 +19,15 @@ from zoneinfo import ZoneInfo
 import psycopg.errors
 from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, User
 from accounts.selectors import account_resolve
 from issuance import rules
+from issuance.models import IssuanceRequest, ProductionSubmission, QueueStatus
 from registry import serials as serial_numbers
-from registry.errors import Conflict, DomainError, DoubleClaim, RuleViolation
+from registry.errors import Conflict, DomainError, DoubleClaim, Forbidden, RuleViolation
 from registry.ledger import record_event, record_refusal
 from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
 from registry.models import (
@@ -37,9 +40,14 @@ from registry.models import (
     UnitClaim,
     UnitKind,
 )
-from registry.permissions import require_issuer_of
+from registry.permissions import (
+    require_issuer_of,
+    require_production_verifier,
+    require_project_operator,
+)
+from registry.roles import Role
 from registry.selectors import active_registration, live_claim_overlapping, mechanism_resolve
-from registry.services import allocate_production
+from registry.services import allocate_production, production_record_create, production_validate
 from registry.transactions import retry_transaction
 from tracking.models import Block
 from tracking.services import claim_part_cancel
@@ -373,6 +381,8 @@ def unit_claim_issue(
     serial_range: serial_numbers.SerialRange | str | None = None,
     conversion_factor: Decimal | str | None = None,
     conversion_source: str = "",
+    origin: dict[str, Any] | None = None,
+    on_issued: Callable[[UnitClaim], None] | None = None,
 ) -> UnitClaim:
     """Issue a mechanism's units from a production record into an account.
 
@@ -384,6 +394,10 @@ def unit_claim_issue(
     Guarantees: all or nothing; no unit of any stream ends up in two live claims (database);
     a refused double claim raises ``DoubleClaim`` naming the existing claim and leaves one
     refused-attempt event in the ledger, nothing else.
+
+    ``origin`` (e.g. the issuance request approved) is kept in the issuance's ledger event and in
+    a refused attempt's; ``on_issued`` runs inside the issuance's transaction, so whatever it
+    writes commits with the claim or not at all.
     """
     mechanism = mechanism_resolve(mechanism)
     account = account_resolve(account, field="account")
@@ -395,12 +409,13 @@ def unit_claim_issue(
         "account": account.number,
         "quantity": quantity,
         "serial_range": str(serial_range) if serial_range is not None else None,
+        **({"origin": origin} if origin else {}),
     }
     try:
         # One transaction around the rule checks and the claim: a rule.flagged event written by
         # a flag-effect rule commits only with the issuance it flags.
         with transaction.atomic():
-            return _issue(
+            claim = _issue(
                 actor=actor,
                 mechanism=mechanism,
                 record=record,
@@ -409,7 +424,11 @@ def unit_claim_issue(
                 serial_range=serial_range,
                 conversion_factor=conversion_factor,
                 conversion_source=conversion_source,
+                origin=origin,
             )
+            if on_issued is not None:
+                on_issued(claim)
+            return claim
     except (DoubleClaim, RuleViolation) as refusal:
         record_refusal(
             actor=actor, operation="unit_claim_issue", error=refusal, attempted=attempted
@@ -427,6 +446,7 @@ def _issue(
     serial_range: Any,
     conversion_factor: Any,
     conversion_source: str,
+    origin: dict[str, Any] | None,
 ) -> UnitClaim:
     stream = record.stream
     project = stream.project
@@ -600,7 +620,10 @@ def _issue(
                     f"project:{project.pk}",
                     f"record:{record.pk}",
                 ],
-                payload=issuance_payload(claim, source_claim, declaration),
+                payload={
+                    **issuance_payload(claim, source_claim, declaration),
+                    **({"origin": origin} if origin else {}),
+                },
             )
             for original, released, cancellation in cancelled_gecs:
                 record_event(
@@ -821,3 +844,331 @@ def project_mechanism_register(
             field="crediting_start",
         ) from error
     return registration
+
+
+# --- the queues: production awaiting verification, issuance awaiting approval ----------------
+
+
+def _submission_payload(submission: ProductionSubmission) -> dict[str, Any]:
+    return {
+        "submission": submission.pk,
+        "project": submission.project.code,
+        "unit_kind": submission.unit_kind,
+        "period_start": submission.period.lower.isoformat(),
+        "period_end": submission.period.upper.isoformat(),
+        "quantity": str(submission.quantity),
+        "evidence": submission.evidence,
+    }
+
+
+def _already_decided(row: ProductionSubmission | IssuanceRequest) -> Conflict:
+    return Conflict(
+        _("%(item)s was already decided: %(status)s.")
+        % {"item": row._meta.verbose_name, "status": row.get_status_display()},
+        code="already_decided",
+        field="status",
+        details={"status": row.status},
+    )
+
+
+def _decision_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("A reason is required."), code="reason_required", field="reason")
+    return reason
+
+
+@retry_transaction()
+def production_submit(
+    *,
+    actor: User,
+    project: Project,
+    unit_kind: str,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    quantity: Decimal | int | str,
+    evidence: str = "",
+) -> ProductionSubmission:
+    """Put a project's reported output in the verification queue.
+
+    Passes the checks a production record passes (``production_validate``) and refuses a period
+    that a recorded production record or another pending submission of the stream already
+    covers, naming it. Allocates no serial: that happens when it is verified.
+    """
+    require_project_operator(actor, project)
+    amount, period = production_validate(
+        project=project,
+        unit_kind=unit_kind,
+        period_start=period_start,
+        period_end=period_end,
+        quantity=quantity,
+    )
+    recorded = (
+        ProductionRecord.objects.filter(
+            stream__project=project,
+            stream__unit_kind=unit_kind,
+            source=ProductionRecord.Source.METERED,
+            period__overlap=period,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if recorded is not None:
+        raise Conflict(
+            _("The period overlaps production record %(record)s of the same stream.")
+            % {"record": recorded.pk},
+            code="period_overlap",
+            field="period_start",
+            details={"rule": "R2", "existing_record": recorded.pk},
+        )
+    try:
+        with transaction.atomic():
+            submission = ProductionSubmission.objects.create(
+                project=project,
+                unit_kind=unit_kind,
+                period=period,
+                quantity=amount,
+                evidence=evidence,
+                submitted_by=actor,
+            )
+            record_event(
+                kind=LedgerEvent.Kind.PRODUCTION_SUBMITTED,
+                actor=actor,
+                subjects=[f"project:{project.pk}", f"submission:{submission.pk}"],
+                payload=_submission_payload(submission),
+            )
+    except IntegrityError as error:
+        pending = (
+            ProductionSubmission.objects.filter(
+                project=project,
+                unit_kind=unit_kind,
+                status=QueueStatus.PENDING,
+                period__overlap=period,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if pending is None:
+            raise
+        raise Conflict(
+            _("The period overlaps submission %(submission)s, still waiting for verification.")
+            % {"submission": pending.pk},
+            code="period_overlap",
+            field="period_start",
+            details={"rule": "R2", "existing_submission": pending.pk},
+        ) from error
+    return submission
+
+
+def production_submission_verify(
+    *, actor: User, submission: ProductionSubmission
+) -> ProductionRecord:
+    """Verify a pending submission: record it as a production record (serials allocated by
+    ``production_record_create``, whose ledger event names the submission) and mark it approved,
+    in one transaction. Refuses a decided submission; a record that cannot be made (e.g. a period
+    recorded meanwhile) leaves the submission pending."""
+    require_production_verifier(actor)
+    with transaction.atomic():
+        locked = (
+            ProductionSubmission.objects.select_for_update(of=("self",))
+            .select_related("project", "submitted_by")
+            .get(pk=submission.pk)
+        )
+        if locked.status != QueueStatus.PENDING:
+            raise _already_decided(locked)
+        record = production_record_create(
+            actor=actor,
+            project=locked.project,
+            unit_kind=locked.unit_kind,
+            period_start=locked.period.lower,
+            period_end=locked.period.upper,
+            quantity=locked.quantity,
+            origin={
+                "submission": locked.pk,
+                "submitted_by": locked.submitted_by.username,
+                "evidence": locked.evidence,
+            },
+        )
+        ProductionSubmission.objects.filter(pk=locked.pk).update(
+            status=QueueStatus.APPROVED,
+            decided_by=actor,
+            decided_at=timezone.now(),
+            production_record=record,
+        )
+    return record
+
+
+def production_submission_reject(
+    *, actor: User, submission: ProductionSubmission, reason: str
+) -> ProductionSubmission:
+    """Reject a pending submission with a reason (in the ledger); nothing is recorded and the
+    period is free for a corrected submission."""
+    require_production_verifier(actor)
+    reason = _decision_reason(reason)
+    with transaction.atomic():
+        changed = ProductionSubmission.objects.filter(
+            pk=submission.pk, status=QueueStatus.PENDING
+        ).update(
+            status=QueueStatus.REJECTED,
+            decided_by=actor,
+            decided_at=timezone.now(),
+            decision_reason=reason,
+        )
+        rejected = ProductionSubmission.objects.select_related("project").get(pk=submission.pk)
+        if not changed:
+            raise _already_decided(rejected)
+        record_event(
+            kind=LedgerEvent.Kind.PRODUCTION_REJECTED,
+            actor=actor,
+            subjects=[f"project:{rejected.project_id}", f"submission:{rejected.pk}"],
+            payload={**_submission_payload(rejected), "reason": reason},
+        )
+    return rejected
+
+
+def _request_payload(issuance_request: IssuanceRequest) -> dict[str, Any]:
+    return {
+        "issuance_request": issuance_request.pk,
+        "mechanism": issuance_request.mechanism.code,
+        "record": issuance_request.production_record_id,
+        "account": issuance_request.account.number,
+        "quantity": issuance_request.quantity,
+        "conversion_factor": (
+            str(issuance_request.conversion_factor)
+            if issuance_request.conversion_factor is not None
+            else None
+        ),
+        "conversion_source": issuance_request.conversion_source,
+    }
+
+
+def issuance_request_create(
+    *,
+    actor: User,
+    mechanism: Mechanism | str,
+    production_record: ProductionRecord,
+    account: HoldingAccount | str,
+    quantity: int,
+    conversion_factor: Decimal | str | None = None,
+    conversion_source: str = "",
+) -> IssuanceRequest:
+    """Ask that ``mechanism`` issue ``quantity`` units of a production record into an account.
+
+    The project's owner asks for its own accounts; issuing bodies and administrators for any.
+    Nothing is claimed until an issuing body of the mechanism approves; the rules and the
+    uniqueness of every unit are checked then, when the claim is made.
+    """
+    mechanism = mechanism_resolve(mechanism)
+    account = account_resolve(account, field="account")
+    record = ProductionRecord.objects.select_related("stream__project").get(pk=production_record.pk)
+    project = record.stream.project
+    require_project_operator(actor, project)
+    if actor.role == Role.PROJECT_OWNER and account.organisation_id != actor.organisation_id:
+        raise Forbidden(
+            _("You may request issuance only into your own organisation's accounts."),
+            field="account",
+        )
+    if mechanism.kind != Mechanism.Kind.CERTIFICATE:
+        raise DomainError(
+            _("Allowances are allocated, not issued from production."),
+            code="mechanism_not_issuable",
+            field="mechanism",
+        )
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise DomainError(
+            _("The quantity must be a positive whole number of units."),
+            code="invalid_quantity",
+            field="quantity",
+        )
+    factor = _conversion_factor(conversion_factor) if conversion_factor is not None else None
+    with transaction.atomic():
+        issuance_request = IssuanceRequest.objects.create(
+            mechanism=mechanism,
+            production_record=record,
+            account=account,
+            quantity=quantity,
+            conversion_factor=factor,
+            conversion_source=conversion_source,
+            requested_by=actor,
+        )
+        record_event(
+            kind=LedgerEvent.Kind.ISSUANCE_REQUESTED,
+            actor=actor,
+            subjects=[
+                f"issuance_request:{issuance_request.pk}",
+                f"project:{project.pk}",
+                f"record:{record.pk}",
+                f"account:{account.pk}",
+            ],
+            payload=_request_payload(issuance_request),
+        )
+    return issuance_request
+
+
+def issuance_request_approve(*, actor: User, issuance_request: IssuanceRequest) -> UnitClaim:
+    """Approve a pending request: issue through ``unit_claim_issue`` and mark the request
+    approved in the same transaction. A refusal (a rule, or units already claimed, naming the
+    claim that holds them) leaves the request pending, with the refused attempt in the ledger.
+    Two approvals of one request at once: the second waits for the first and is refused."""
+    current = IssuanceRequest.objects.select_related(
+        "mechanism", "production_record", "account", "requested_by"
+    ).get(pk=issuance_request.pk)
+    require_issuer_of(actor, current.mechanism)
+    if current.status != QueueStatus.PENDING:
+        raise _already_decided(current)
+
+    def mark_approved(claim: UnitClaim) -> None:
+        # Compare-and-set under the row lock: of two approvals racing, one changes the row and
+        # the other rolls its claim back.
+        changed = IssuanceRequest.objects.filter(pk=current.pk, status=QueueStatus.PENDING).update(
+            status=QueueStatus.APPROVED,
+            decided_by=actor,
+            decided_at=timezone.now(),
+            unit_claim=claim,
+        )
+        if not changed:
+            raise _already_decided(IssuanceRequest.objects.get(pk=current.pk))
+
+    return unit_claim_issue(
+        actor=actor,
+        mechanism=current.mechanism,
+        production_record=current.production_record,
+        account=current.account,
+        quantity=current.quantity,
+        conversion_factor=current.conversion_factor,
+        conversion_source=current.conversion_source,
+        origin={"issuance_request": current.pk, "requested_by": current.requested_by.username},
+        on_issued=mark_approved,
+    )
+
+
+def issuance_request_reject(
+    *, actor: User, issuance_request: IssuanceRequest, reason: str
+) -> IssuanceRequest:
+    """Reject a pending request with a reason (in the ledger); nothing is issued."""
+    current = IssuanceRequest.objects.select_related("mechanism").get(pk=issuance_request.pk)
+    require_issuer_of(actor, current.mechanism)
+    reason = _decision_reason(reason)
+    with transaction.atomic():
+        changed = IssuanceRequest.objects.filter(pk=current.pk, status=QueueStatus.PENDING).update(
+            status=QueueStatus.REJECTED,
+            decided_by=actor,
+            decided_at=timezone.now(),
+            decision_reason=reason,
+        )
+        rejected = IssuanceRequest.objects.select_related(
+            "mechanism", "account", "production_record__stream__project"
+        ).get(pk=current.pk)
+        if not changed:
+            raise _already_decided(rejected)
+        record_event(
+            kind=LedgerEvent.Kind.ISSUANCE_REJECTED,
+            actor=actor,
+            subjects=[
+                f"issuance_request:{rejected.pk}",
+                f"project:{rejected.production_record.stream.project_id}",
+                f"record:{rejected.production_record_id}",
+            ],
+            payload={**_request_payload(rejected), "reason": reason},
+        )
+    return rejected

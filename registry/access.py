@@ -22,8 +22,14 @@ mechanism          every authenticated user   - (reference data, read only)
 project            admin, auditor, issuers:   register: admin, project owners (own org)
                    all; project owners: own   approve / reject: admin
 stream             as its project             -
-production record  admin, auditor, issuers:   submit: admin, issuers, project owners of
-                   all; owners: own projects  the project
+production record  admin, auditor, issuers:   create (= verified): admin, issuers
+                   all; owners: own projects
+production         admin, auditor, issuers:   submit: admin, issuers, the project's
+submission         all; owners: own projects  owners; verify / reject: admin, issuers
+issuance request   admin, auditor: all;       request: admin, issuers, the project's
+                   issuers: own mechanisms;   owners; approve / reject: admin, issuers
+                   others: own projects or    of the mechanism
+                   into own accounts
 issuance (claim)   admin, auditor: all;       issue: admin, issuers of the mechanism
                    issuers: own mechanisms;   revoke: admin
                    owners: own projects;
@@ -165,12 +171,21 @@ rules.add_rule("account.set_status", is_administrator)
 rules.add_rule("account.close", is_administrator | (is_account_operator & holds_account))
 rules.add_rule("project.register", is_administrator | is_project_owner)
 rules.add_rule("project.set_status", is_administrator)
+# Recording production is verifying it: issuing bodies and administrators. Project owners submit
+# theirs to the verification queue (production_submission.create).
+rules.add_rule("production_record.create", is_administrator | is_issuer)
+# Checked before a bulk request's rows, each of which is then checked as
+# ``production_record.create`` against its project.
+rules.add_rule("production_record.submit", is_administrator | is_issuer)
 rules.add_rule(
-    "production_record.create", is_administrator | is_issuer | (is_project_owner & owns_project)
+    "production_submission.create", is_administrator | is_issuer | (is_project_owner & owns_project)
 )
-# The roles that submit production at all: checked before a bulk request's rows, each of which is
-# then checked as ``production_record.create`` against its project.
-rules.add_rule("production_record.submit", is_administrator | is_issuer | is_project_owner)
+rules.add_rule("production_submission.decide", is_administrator | is_issuer)
+rules.add_rule(
+    "issuance_request.create",
+    is_administrator | is_issuer | (is_project_owner & owns_project),
+)
+rules.add_rule("issuance_request.decide", is_administrator | (is_issuer & issues_mechanism))
 rules.add_rule("issuance.create", is_administrator | (is_issuer & issues_mechanism))
 rules.add_rule("issuance.revoke", is_administrator)
 rules.add_rule("block.set_status", is_administrator)
@@ -200,10 +215,24 @@ REFUSALS = {
     "project.register": _("Only project owners and administrators may register projects."),
     "project.set_status": _("Only a registry administrator may approve or reject projects."),
     "production_record.create": _(
-        "Only issuing bodies, administrators and the project's owner may submit production."
+        "Only issuing bodies and administrators record production; project owners submit it "
+        "for verification."
     ),
     "production_record.submit": _(
-        "Only issuing bodies, administrators and the project's owner may submit production."
+        "Only issuing bodies and administrators record production; project owners submit it "
+        "for verification."
+    ),
+    "production_submission.create": _(
+        "Only the project's owner, issuing bodies and administrators may submit its production."
+    ),
+    "production_submission.decide": _(
+        "Only issuing bodies and administrators verify or reject submitted production."
+    ),
+    "issuance_request.create": _(
+        "Only the project's owner, issuing bodies and administrators may request issuance."
+    ),
+    "issuance_request.decide": _(
+        "Only an issuing body of this mechanism or an administrator may approve or reject it."
     ),
     "issuance.create": _("Only an issuing body of this mechanism may issue it."),
     "issuance.revoke": _("Only a registry administrator may revoke issuances."),
@@ -281,6 +310,21 @@ def _claims(user) -> Q:
     )
 
 
+def _issuance_requests(user) -> Q:
+    organisation_id = _organisation_id(user)
+    if not organisation_id:
+        return NOTHING
+    mine = Q(production_record__stream__project__owner_id=organisation_id) | Q(
+        account__organisation_id=organisation_id
+    )
+    if _role(user) == Role.ISSUER:
+        from registry.models import Mechanism
+
+        own_mechanisms = Mechanism.objects.filter(issuing_bodies=organisation_id).values("pk")
+        return Q(mechanism_id__in=own_mechanisms) | mine
+    return mine
+
+
 def _transfers(user) -> Q:
     organisation_id = _organisation_id(user)
     if not organisation_id:
@@ -319,6 +363,8 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "project": _projects("owner_id"),
     "stream": _projects("project__owner_id"),
     "production_record": _projects("stream__project__owner_id"),
+    "production_submission": _projects("project__owner_id"),
+    "issuance_request": _issuance_requests,
     "declaration": _projects("project__owner_id"),
     "registration": _projects("project__owner_id"),
     "issuance": _claims,

@@ -26,6 +26,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from registry import ledger
+from registry.admin_queues import ApprovalQueue, register_approval_queue
 from registry.errors import DomainError
 from registry.models import (
     Checkpoint,
@@ -223,6 +224,9 @@ class ProjectAdmin(AdministratorActionsMixin, ReadOnlyAdmin):
             done_message=_("%(count)s projects rejected."),
             needs_reason=True,
         )
+
+
+register_approval_queue(ApprovalQueue(Project))
 
 
 @admin.register(Stream)

@@ -80,3 +80,20 @@ def require_project_operator(actor: User, project) -> None:
         _("You may not act for project %(project)s.") % {"project": project.code},
         field="project",
     )
+
+
+def require_production_verifier(actor: User) -> None:
+    """Issuing bodies and administrators verify production; a project owner's own figures wait
+    in the verification queue."""
+    if is_administrator(actor):
+        return
+    if actor.is_active and actor.role == Role.ISSUER:
+        return
+    raise Forbidden(
+        _(
+            "Only an issuing body or an administrator records production; submit it for "
+            "verification instead."
+        ),
+        code="verification_required",
+        field="project",
+    )

@@ -32,7 +32,7 @@ from registry.models import (
 from registry.permissions import (
     is_administrator,
     require_administrator,
-    require_project_operator,
+    require_production_verifier,
 )
 from registry.roles import Role
 from registry.transactions import retry_transaction
@@ -343,23 +343,18 @@ def allocate_production(
     return record
 
 
-@retry_transaction()
-def production_record_create(
+def production_validate(
     *,
-    actor: User,
     project: Project,
     unit_kind: str,
     period_start: dt.datetime,
     period_end: dt.datetime,
     quantity: Decimal | int | str,
-) -> ProductionRecord:
-    """Record metered or verified output and allocate its serials.
-
-    Refuses unknown unit kinds, unapproved projects, periods that are empty, in the future or
-    overlap another of the stream, negative or absurd quantities, and electricity above
-    capacity x hours x the configured margin.
-    """
-    require_project_operator(actor, project)
+) -> tuple[Decimal, DateTimeTZRange]:
+    """The checks production passes before it is submitted or recorded: a known unit kind, an
+    approved project, a past, non-empty period and a quantity the project can have produced
+    (electricity at most capacity x hours x the configured margin). Returns the quantity and
+    the period; writes nothing."""
     if unit_kind not in UnitKind.values:
         raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind")
     if project.status != Project.Status.APPROVED:
@@ -387,6 +382,37 @@ def production_record_create(
                 code="implausible_quantity",
                 field="quantity",
             )
+    return amount, period
+
+
+@retry_transaction()
+def production_record_create(
+    *,
+    actor: User,
+    project: Project,
+    unit_kind: str,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    quantity: Decimal | int | str,
+    origin: dict[str, Any] | None = None,
+) -> ProductionRecord:
+    """Record verified output and allocate its serials.
+
+    Only those who verify production (issuing bodies and administrators) record it; project
+    owners submit theirs for verification (``issuance.services.production_submit``), whose
+    verification calls this with ``origin`` naming the submission (kept in the ledger event).
+    Refuses unknown unit kinds, unapproved projects, periods that are empty, in the future or
+    overlap another of the stream, negative or absurd quantities, and electricity above
+    capacity x hours x the configured margin.
+    """
+    require_production_verifier(actor)
+    amount, period = production_validate(
+        project=project,
+        unit_kind=unit_kind,
+        period_start=period_start,
+        period_end=period_end,
+        quantity=quantity,
+    )
     with transaction.atomic():
         record = allocate_production(
             actor=actor,
@@ -400,7 +426,10 @@ def production_record_create(
             kind=LedgerEvent.Kind.PRODUCTION_RECORDED,
             actor=actor,
             subjects=[f"project:{project.pk}", f"stream:{record.stream_id}", f"record:{record.pk}"],
-            payload=production_payload(record, project),
+            payload={
+                **production_payload(record, project),
+                **({"origin": origin} if origin else {}),
+            },
         )
     return record
 

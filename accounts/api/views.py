@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Sum
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import mixins, status
@@ -15,12 +14,11 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.api import serializers as api
 from accounts.models import HoldingAccount, Organisation
+from accounts.selectors import balances_of
 from registry.api.base import IdempotentMixin, RegistryGenericViewSet
 from registry.api.serializers import RequiredReasonSerializer
 from registry.api.throttles import LoginRateThrottle
 from registry.errors import DomainError
-
-BLOCK_STATUSES = ("active", "frozen", "retired", "cancelled", "expired", "exported")
 
 
 class TokenView(APIView):
@@ -106,26 +104,6 @@ class HoldingAccountFilter(django_filters.FilterSet):
     class Meta:
         model = HoldingAccount
         fields = ["status", "organisation"]
-
-
-def balances_of(accounts) -> dict[int, list[dict]]:
-    """Units per account, mechanism and status, in one grouped query over the holding index."""
-    rows = (
-        HoldingAccount.objects.filter(pk__in=[account.pk for account in accounts])
-        .filter(blocks__isnull=False)
-        .values("pk", "blocks__mechanism__code", "blocks__status")
-        .annotate(units=Sum("blocks__quantity"))
-        .order_by("pk", "blocks__mechanism__code")
-    )
-    balances: dict[int, dict[str, dict]] = {}
-    for row in rows:
-        per_mechanism = balances.setdefault(row["pk"], {})
-        mechanism = row["blocks__mechanism__code"]
-        entry = per_mechanism.setdefault(
-            mechanism, {"mechanism": mechanism, **dict.fromkeys(BLOCK_STATUSES, 0)}
-        )
-        entry[row["blocks__status"]] = row["units"]
-    return {pk: list(per_mechanism.values()) for pk, per_mechanism in balances.items()}
 
 
 class HoldingAccountViewSet(

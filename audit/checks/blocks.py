@@ -6,10 +6,10 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from accounts.selectors import BLOCK_STATUSES
 from audit.checks.base import Check, range_length, serial_pair, stream_label
 from audit.scope import ReportScope
 
-BLOCK_STATUSES = ("active", "frozen", "retired", "cancelled", "expired", "exported")
 # What may remain of a revoked claim: revocation cancels what was held; what had expired
 # stays expired. Nothing of a revoked claim is held, frozen, retired or exported.
 STATUSES_OF_A_REVOKED_CLAIM = ("cancelled", "expired")

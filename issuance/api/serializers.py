@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db.backends.postgresql.psycopg_any import NumericRange
 from rest_framework import serializers
 
+from issuance.models import IssuanceRequest, ProductionSubmission
 from registry import serials as serial_numbers
-from registry.api.serializers import range_text
+from registry.api.serializers import PeriodField, ProductionRecordCreateSerializer, range_text
 from registry.models import MechanismRegistration, ProductionRecord, Project, UnitClaim
 
 
@@ -164,3 +165,78 @@ class MechanismRegistrationCreateSerializer(serializers.Serializer):
     reference = serializers.CharField(max_length=100)
     crediting_start = serializers.DateTimeField()
     crediting_end = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ProductionSubmissionSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    period = PeriodField(read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ProductionSubmission
+        fields = [
+            "id",
+            "project",
+            "unit_kind",
+            "period",
+            "quantity",
+            "evidence",
+            "submitted_by",
+            "submitted_at",
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "production_record",
+        ]
+
+
+class ProductionSubmissionCreateSerializer(ProductionRecordCreateSerializer):
+    evidence = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+
+class IssuanceRequestSerializer(serializers.ModelSerializer):
+    mechanism = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    account = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    project = serializers.CharField(source="production_record.stream.project.code", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = IssuanceRequest
+        fields = [
+            "id",
+            "mechanism",
+            "project",
+            "production_record",
+            "account",
+            "quantity",
+            "conversion_factor",
+            "conversion_source",
+            "requested_by",
+            "requested_at",
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "unit_claim",
+        ]
+
+
+class IssuanceRequestCreateSerializer(serializers.Serializer):
+    mechanism = serializers.CharField(max_length=16)
+    production_record = serializers.PrimaryKeyRelatedField(
+        queryset=ProductionRecord.objects.select_related("stream__project")
+    )
+    account = serializers.CharField(max_length=32, help_text="Target holding account number.")
+    quantity = serializers.IntegerField(min_value=1, max_value=10**15)
+    conversion_factor = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Derived units per source unit (tCO2e per MWh, tCO2e per tce).",
+    )
+    conversion_source = serializers.CharField(max_length=200, required=False, allow_blank=True)

@@ -8,6 +8,10 @@ from issuance.api import views
 router = SimpleRouter()
 router.register("issuances", views.IssuanceViewSet, basename="issuance")
 router.register("registrations", views.MechanismRegistrationViewSet, basename="registration")
+router.register(
+    "production-submissions", views.ProductionSubmissionViewSet, basename="production-submission"
+)
+router.register("issuance-requests", views.IssuanceRequestViewSet, basename="issuance-request")
 
 urlpatterns = [
     path("rules/", views.RuleCatalogueView.as_view(), name="rule-catalogue"),

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from issuance import rules, services
 from issuance.api import serializers as api
+from issuance.models import IssuanceRequest, ProductionSubmission
 from registry import access
 from registry.api.base import RegistryGenericViewSet
 from registry.api.pagination import NewestFirstCursorPagination
@@ -140,3 +141,116 @@ class DeclarationUnitsViewSet(RegistryGenericViewSet, mixins.ListModelMixin):
         declarations = access.visible(self.request.user, "declaration", Declaration.objects.all())
         declaration = get_object_or_404(declarations, pk=self.kwargs["declaration_pk"])
         return super().get_queryset().filter(declaration=declaration)
+
+
+class ProductionSubmissionViewSet(
+    RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Production reported by project owners, waiting for an issuing body or an administrator
+    to verify it (which records it and allocates its serials) or reject it with a reason."""
+
+    resource = "production_submission"
+    queryset = ProductionSubmission.objects.select_related(
+        "project", "submitted_by", "decided_by"
+    ).order_by("id")
+    serializer_class = api.ProductionSubmissionSerializer
+    filterset_fields = {"project__code": ["exact"], "status": ["exact"], "unit_kind": ["exact"]}
+
+    def _answer(self, submission, status_code=status.HTTP_200_OK):
+        return Response(
+            api.ProductionSubmissionSerializer(self.base_queryset().get(pk=submission.pk)).data,
+            status=status_code,
+        )
+
+    @extend_schema(
+        request=api.ProductionSubmissionCreateSerializer,
+        responses={201: api.ProductionSubmissionSerializer},
+    )
+    def create(self, request):
+        fields = self.validated(api.ProductionSubmissionCreateSerializer)
+        self.require("production_submission.create", fields["project"])
+        submission = services.production_submit(actor=request.user, **fields)
+        return self._answer(submission, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: api.ProductionSubmissionSerializer})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        submission = self.get_object()
+        self.require("production_submission.decide", submission)
+        services.production_submission_verify(actor=request.user, submission=submission)
+        return self._answer(submission)
+
+    @extend_schema(
+        request=RequiredReasonSerializer, responses={200: api.ProductionSubmissionSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        submission = self.get_object()
+        self.require("production_submission.decide", submission)
+        payload = self.validated(RequiredReasonSerializer)
+        services.production_submission_reject(
+            actor=request.user, submission=submission, reason=payload["reason"]
+        )
+        return self._answer(submission)
+
+
+class IssuanceRequestViewSet(
+    RegistryGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Requests that a mechanism issue units into an account, waiting for an issuing body of the
+    mechanism (or an administrator). Approval issues; a request whose units are already claimed
+    is refused naming the claim that holds them, and stays pending."""
+
+    resource = "issuance_request"
+    queryset = IssuanceRequest.objects.select_related(
+        "mechanism", "production_record__stream__project", "account", "requested_by", "decided_by"
+    ).order_by("id")
+    serializer_class = api.IssuanceRequestSerializer
+    filterset_fields = {
+        "status": ["exact"],
+        "mechanism__code": ["exact"],
+        "production_record__stream__project__code": ["exact"],
+    }
+
+    def _answer(self, issuance_request, status_code=status.HTTP_200_OK):
+        return Response(
+            api.IssuanceRequestSerializer(self.base_queryset().get(pk=issuance_request.pk)).data,
+            status=status_code,
+        )
+
+    @extend_schema(
+        request=api.IssuanceRequestCreateSerializer,
+        responses={201: api.IssuanceRequestSerializer},
+    )
+    def create(self, request):
+        fields = self.validated(api.IssuanceRequestCreateSerializer)
+        self.require("issuance_request.create", fields["production_record"].stream.project)
+        issuance_request = services.issuance_request_create(
+            actor=request.user,
+            mechanism=fields["mechanism"],
+            production_record=fields["production_record"],
+            account=fields["account"],
+            quantity=fields["quantity"],
+            conversion_factor=fields.get("conversion_factor"),
+            conversion_source=fields.get("conversion_source", ""),
+        )
+        return self._answer(issuance_request, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: api.IssuanceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        issuance_request = self.get_object()
+        self.require("issuance_request.decide", issuance_request.mechanism)
+        services.issuance_request_approve(actor=request.user, issuance_request=issuance_request)
+        return self._answer(issuance_request)
+
+    @extend_schema(request=RequiredReasonSerializer, responses={200: api.IssuanceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        issuance_request = self.get_object()
+        self.require("issuance_request.decide", issuance_request.mechanism)
+        payload = self.validated(RequiredReasonSerializer)
+        services.issuance_request_reject(
+            actor=request.user, issuance_request=issuance_request, reason=payload["reason"]
+        )
+        return self._answer(issuance_request)

@@ -4,24 +4,19 @@ from django import template
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from registry.models import LedgerEvent, Project
+from registry import admin_queues
+from registry.models import LedgerEvent
 
 register = template.Library()
 
 
 @register.simple_tag
 def approval_queue() -> list[dict]:
-    """Queues waiting for an administrator, each with its count and its filtered list.
-
-    Only project registrations have a pending state in the model.
-    """
-    changelist = reverse("admin:registry_project_changelist")
+    """Queues waiting for an administrator (registered by each app's admin), each with its
+    count and its filtered list."""
     return [
-        {
-            "label": Project._meta.verbose_name_plural,
-            "count": Project.objects.filter(status=Project.Status.PENDING).count(),
-            "url": changelist + "?" + urlencode({"status__exact": Project.Status.PENDING}),
-        }
+        {"label": queue.label, "count": queue.count(), "url": queue.url()}
+        for queue in admin_queues.QUEUES
     ]
 
 

@@ -36,7 +36,13 @@ from accounts.models import HoldingAccount, Organisation, User
 from accounts.services import holding_account_set_status
 from audit.models import UniquenessReport
 from audit.services import uniqueness_report_request
-from issuance.services import project_mechanism_register, unit_claim_issue
+from issuance.models import IssuanceRequest, ProductionSubmission
+from issuance.services import (
+    issuance_request_create,
+    production_submit,
+    project_mechanism_register,
+    unit_claim_issue,
+)
 from registry.ledger import GENESIS_HASH, checkpoint_hash, merkle_root, seal
 from registry.models import (
     Checkpoint,
@@ -113,9 +119,23 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET streams/":                              (200, 200, 200, 200, 200, 200, 200, 401),
     "GET streams/{wind_stream}/":                (200, 200, 200, 200, 404, 200, 404, 401),
     "GET production-records/":                   (200, 200, 200, 200, 200, 200, 200, 401),
-    "POST production-records/":                  (201, 201, 201, 201, 403, 403, 403, 401),
+    "POST production-records/":                  (201, 201, 201, 403, 403, 403, 403, 401),
     "GET production-records/{march_record}/":    (200, 200, 200, 200, 404, 200, 404, 401),
-    "POST production-records/bulk/":             (200, 200, 200, 200, 403, 403, 403, 401),
+    "POST production-records/bulk/":             (200, 200, 200, 403, 403, 403, 403, 401),
+    "GET production-submissions/":               (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST production-submissions/":              (201, 201, 201, 201, 403, 403, 403, 401),
+    "GET production-submissions/{submission}/":  (200, 200, 200, 200, 404, 200, 404, 401),
+    "POST production-submissions/{submission}/verify/":
+                                                 (200, 200, 200, 403, 404, 403, 404, 401),
+    "POST production-submissions/{submission}/reject/":
+                                                 (200, 200, 200, 403, 404, 403, 404, 401),
+    "GET issuance-requests/":                    (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST issuance-requests/":                   (201, 201, 201, 201, 403, 403, 403, 401),
+    "GET issuance-requests/{issuance_request}/": (200, 200, 404, 200, 404, 200, 404, 401),
+    "POST issuance-requests/{issuance_request}/approve/":
+                                                 (200, 200, 404, 403, 404, 403, 404, 401),
+    "POST issuance-requests/{issuance_request}/reject/":
+                                                 (200, 200, 404, 403, 404, 403, 404, 401),
     "GET declarations/":                         (200, 200, 200, 200, 200, 200, 200, 401),
     "POST declarations/":                        (403, 403, 403, 201, 403, 403, 403, 401),
     "GET declarations/{windco_declaration}/":    (200, 200, 200, 200, 404, 200, 404, 401),
@@ -310,6 +330,17 @@ def _build() -> Scenario:
         quantity=Decimal("1000"),
     )
     s.add("march_record", record, record.pk)
+    june = month(2025, 6)
+    submission = production_submit(
+        actor=owner,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=june[0],
+        period_end=june[1],
+        quantity=Decimal("700"),
+        evidence="meter 7, June reading",
+    )
+    s.add("submission", submission, submission.pk)
     carbon_record = production_record_create(
         actor=second_issuer,
         project=forest,
@@ -354,6 +385,32 @@ def _build() -> Scenario:
             quantity=quantity,
         )
         s.add(name, claim, claim.pk)
+    issuance_request = issuance_request_create(
+        actor=owner,
+        mechanism="GEC",
+        production_record=record,
+        account=s.objects["owner_account"],
+        quantity=20,
+    )
+    s.add("issuance_request", issuance_request, issuance_request.pk)
+    # Carbon Co's own queue entries, which Wind Co and the GEC issuer must not see.
+    carbon_submission = production_submit(
+        actor=carbon_owner,
+        project=forest,
+        unit_kind="C",
+        period_start=june[0],
+        period_end=june[1],
+        quantity=Decimal("40"),
+    )
+    s.add("carbon_submission", carbon_submission, carbon_submission.pk)
+    carbon_request = issuance_request_create(
+        actor=carbon_owner,
+        mechanism="CCER",
+        production_record=carbon_record,
+        account=s.objects["carbon_account"],
+        quantity=15,
+    )
+    s.add("carbon_request", carbon_request, carbon_request.pk)
     frozen_block = Block.objects.get(claim=s.objects["frozen_tigr_claim"])
     block_set_status(actor=admin, block=frozen_block, status="frozen", reason="inquiry")
     s.add("frozen_block", frozen_block, frozen_block.pk)
@@ -498,6 +555,25 @@ def _bulk(s: Scenario, persona: str) -> dict:
     }
 
 
+def _submission(s: Scenario, persona: str) -> dict:
+    return {
+        "project": s.keys["wind_farm"],
+        "unit_kind": "E",
+        "quantity": "650.5",
+        "evidence": "meter 7",
+        **_period(2025, 7),
+    }
+
+
+def _issuance_request(s: Scenario, persona: str) -> dict:
+    return {
+        "mechanism": "GEC",
+        "production_record": s.keys["march_record"],
+        "account": _own_or_buyer_account(persona),
+        "quantity": 10,
+    }
+
+
 def _declaration(s: Scenario, persona: str) -> dict:
     return {"project": s.keys["wind_farm"], "unit_kind": "E", **_period(2025, 4)}
 
@@ -606,6 +682,12 @@ BODIES = {
     "POST projects/{pending_project}/reject/": _reason,
     "POST production-records/": _production,
     "POST production-records/bulk/": _bulk,
+    "POST production-submissions/": _submission,
+    "POST production-submissions/{submission}/verify/": lambda s, p: None,
+    "POST production-submissions/{submission}/reject/": _reason,
+    "POST issuance-requests/": _issuance_request,
+    "POST issuance-requests/{issuance_request}/approve/": lambda s, p: None,
+    "POST issuance-requests/{issuance_request}/reject/": _reason,
     "POST declarations/": _declaration,
     "POST declarations/{windco_declaration}/revoke/": _reason,
     "POST issuances/ [GEC, mechanism A]": _gec_issuance,
@@ -694,6 +776,8 @@ LISTS: dict[str, tuple[type[Model], str, str]] = {
     "projects/": (Project, "code", "code"),
     "streams/": (Stream, "id", "id"),
     "production-records/": (ProductionRecord, "id", "id"),
+    "production-submissions/": (ProductionSubmission, "id", "id"),
+    "issuance-requests/": (IssuanceRequest, "id", "id"),
     "declarations/": (Declaration, "id", "id"),
     "issuances/": (UnitClaim, "id", "id"),
     "blocks/": (Block, "id", "id"),
@@ -750,6 +834,24 @@ VISIBLE: dict[str, dict[str, Any]] = {
         "issuer": ALL,
         "second_issuer": ALL,
         "project_owner": {"march_record"},
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "production-submissions/": {
+        "administrator": ALL,
+        "issuer": ALL,
+        "second_issuer": ALL,
+        "project_owner": {"submission"},
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "issuance-requests/": {
+        "administrator": ALL,
+        "issuer": {"issuance_request"},
+        "second_issuer": {"carbon_request"},
+        "project_owner": {"issuance_request"},
         "buyer": NOTHING,
         "auditor": ALL,
         "outsider": NOTHING,

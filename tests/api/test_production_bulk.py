@@ -151,24 +151,31 @@ def test_rows_of_one_request_are_independent_a_later_row_overlapping_an_earlier_
     assert ProductionRecord.objects.count() == 2
 
 
-def test_permission_is_checked_per_row(api, project_owner, wind_farm, administrator):
-    """A project owner may submit its own project's output, not another owner's."""
-    from registry.services import project_register
-    from tests.factories import OrganisationFactory
+def test_a_project_owner_may_not_record_production_in_bulk(api, project_owner, wind_farm):
+    """Recording production is verifying it: an owner submits to the verification queue."""
+    rows = [row(wind_farm, 2025, 1)]
+    response = api(project_owner).post(BULK, {"records": rows})
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert not ProductionRecord.objects.exists()
 
-    other_owner = OrganisationFactory(code="other-owner", kind="project_owner")
-    foreign = project_register(
-        actor=administrator,
-        owner=other_owner,
-        name="Someone else's farm",
+
+def test_each_row_is_checked_as_a_single_request_would_be(api, issuer, wind_farm, project_owner):
+    """A project not yet approved refuses its row (409); the other rows are recorded."""
+    from registry.services import project_register
+
+    pending = project_register(
+        actor=project_owner,
+        owner=project_owner.organisation,
+        name="Not approved yet",
         province="CN-GS",
         technology="solar",
     )
-    rows = [row(wind_farm, 2025, 1), row(foreign, 2025, 1), row(wind_farm, 2025, 2)]
-    body = api(project_owner).post(BULK, {"records": rows}).json()
-    assert [result["status"] for result in body["results"]] == [201, 403, 201]
-    assert body["results"][1]["code"] == "permission_denied"
-    assert not ProductionRecord.objects.filter(stream__project=foreign).exists()
+    rows = [row(wind_farm, 2025, 1), row(pending, 2025, 1), row(wind_farm, 2025, 2)]
+    body = api(issuer).post(BULK, {"records": rows}).json()
+    assert [result["status"] for result in body["results"]] == [201, 409, 201]
+    assert body["results"][1]["code"] == "project_not_approved"
+    assert not ProductionRecord.objects.filter(stream__project=pending).exists()
 
 
 def test_more_than_1000_rows_is_400_and_writes_nothing(api, issuer, wind_farm):

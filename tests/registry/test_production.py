@@ -184,7 +184,7 @@ def test_other_project_owner_cannot_record_production(wind_farm, db):
         )
 
 
-def test_project_registered_by_owner_waits_for_approval(administrator, project_owner):
+def test_project_registered_by_owner_waits_for_approval(administrator, project_owner, issuer):
     project = project_register(
         actor=project_owner,
         owner=project_owner.organisation,
@@ -197,7 +197,7 @@ def test_project_registered_by_owner_waits_for_approval(administrator, project_o
     start, end = month(2025, 3)
     with pytest.raises(Conflict) as refusal:
         production_record_create(
-            actor=project_owner,
+            actor=issuer,
             project=project,
             unit_kind="E",
             period_start=start,
@@ -207,7 +207,7 @@ def test_project_registered_by_owner_waits_for_approval(administrator, project_o
     assert refusal.value.code == "project_not_approved"
     project_set_status(actor=administrator, project=project, status="approved")
     production_record_create(
-        actor=project_owner,
+        actor=issuer,
         project=project,
         unit_kind="E",
         period_start=start,
@@ -260,3 +260,18 @@ def test_every_adjacent_swap_in_a_project_code_is_caught_by_the_check_number():
         swapped = str(serial).replace(f"P{left}{right}", f"P{right}{left}", 1)
         with pytest.raises(SerialError):
             Serial.parse(swapped)
+
+
+def test_a_project_owner_submits_production_instead_of_recording_it(project_owner, wind_farm):
+    start, end = month(2025, 3)
+    with pytest.raises(Forbidden) as refusal:
+        production_record_create(
+            actor=project_owner,
+            project=wind_farm,
+            unit_kind="E",
+            period_start=start,
+            period_end=end,
+            quantity=1,
+        )
+    assert refusal.value.code == "verification_required"
+    assert not ProductionRecord.objects.exists()
