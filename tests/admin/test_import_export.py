@@ -294,3 +294,21 @@ def test_the_database_refuses_a_province_in_two_grid_regions(db):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         GridRegionProvince.objects.create(grid_region=central, province="CN-HE")
+
+
+def test_ledger_export_joins_the_actors_instead_of_a_query_per_event(
+    admin_client, administrator, gec_claim
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from registry.imports import LedgerEventResource
+
+    assert LedgerEvent.objects.exclude(actor=None).count() >= 3
+    with CaptureQueriesContext(connection) as queries:
+        response = _export(admin_client, "registry_ledgerevent", LedgerEventResource, CSV_FORMAT)
+
+    assert response.status_code == 200
+    user_lookups = [q["sql"] for q in queries if 'FROM "accounts_user"' in q["sql"]]
+    # One: the session's user. The export reads actors in its own joined query.
+    assert len(user_lookups) <= 1, user_lookups
