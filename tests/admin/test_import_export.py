@@ -312,3 +312,19 @@ def test_ledger_export_joins_the_actors_instead_of_a_query_per_event(
     user_lookups = [q["sql"] for q in queries if 'FROM "accounts_user"' in q["sql"]]
     # One: the session's user. The export reads actors in its own joined query.
     assert len(user_lookups) <= 1, user_lookups
+
+
+def test_grid_region_admin_form_creates_through_the_service_and_refuses_a_taken_province(
+    admin_client, administrator
+):
+    add = reverse("admin:registry_gridregion_add")
+    admin_client.post(add, {"code": "north", "name": "North", "provinces": "CN-BJ, CN-TJ"})
+    assert GridRegion.objects.get(code="north").province_codes() == ["CN-BJ", "CN-TJ"]
+    assert LedgerEvent.objects.get(kind=LedgerEvent.Kind.GRID_REGION_CREATED).actor_id == (
+        administrator.pk
+    )
+
+    refused = admin_client.post(add, {"code": "central", "name": "Central", "provinces": "CN-TJ"})
+
+    assert refused.status_code == 200 and "provinces" in refused.context["adminform"].form.errors
+    assert not GridRegion.objects.filter(code="central").exists()
