@@ -9,14 +9,19 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from accounts.imports import OrganisationResource
 from accounts.models import HoldingAccount, Organisation, User
 from accounts.selectors import balances_of
 from accounts.services import holding_account_open, holding_account_set_status, organisation_create
 from registry.admin import AdministratorActionsMixin, ledger_history_link, run_service_action
+from registry.imports import AdministratorImportExportMixin
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AdministratorImportExportMixin, admin.ModelAdmin):
+    """Organisations are created through ``organisation_create`` (form or import)."""
+
+    resource_classes = [OrganisationResource]
     list_display = ("code", "name", "kind", "country")
     list_filter = ("kind",)
     search_fields = ("code", "name")

@@ -28,9 +28,20 @@ from django.utils.translation import gettext_lazy as _
 from registry import ledger
 from registry.admin_queues import ApprovalQueue, register_approval_queue
 from registry.errors import DomainError
+from registry.imports import (
+    AdministratorExportMixin,
+    AdministratorImportExportMixin,
+    GridRegionResource,
+    LedgerEventResource,
+    MechanismResource,
+    ProjectResource,
+    UnitClaimResource,
+    split_list,
+)
 from registry.models import (
     Checkpoint,
     Declaration,
+    GridRegion,
     LedgerEvent,
     Mechanism,
     ProductionRecord,
@@ -39,7 +50,13 @@ from registry.models import (
     UnitClaim,
 )
 from registry.permissions import is_administrator
-from registry.services import project_set_status
+from registry.services import (
+    grid_region_create,
+    grid_region_update,
+    grid_region_validate,
+    mechanism_create,
+    project_set_status,
+)
 
 # Up to this many rows (by the planner's estimate) a list is small enough to count exactly.
 EXACT_COUNT_LIMIT = 10_000
@@ -166,7 +183,11 @@ class AdministratorActionsMixin:
 
 
 @admin.register(Mechanism)
-class MechanismAdmin(admin.ModelAdmin):
+class MechanismAdmin(AdministratorImportExportMixin, admin.ModelAdmin):
+    """Mechanisms are added through ``mechanism_create`` (form or import, with a ledger event);
+    an existing mechanism's form still edits it directly."""
+
+    resource_classes = [MechanismResource]
     list_display = (
         "code",
         "name",
@@ -178,12 +199,112 @@ class MechanismAdmin(admin.ModelAdmin):
     )
     filter_horizontal = ("issuing_bodies",)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = mechanism_create(
+            actor=request.user,
+            code=obj.code,
+            name=obj.name,
+            name_zh=obj.name_zh,
+            unit_kind=obj.unit_kind,
+            kind=obj.kind,
+            validity_months=obj.validity_months,
+            max_transfers=obj.max_transfers,
+            requires_declaration=obj.requires_declaration,
+            accepts_derived_units=obj.accepts_derived_units,
+            issuing_body_name=obj.issuing_body_name,
+            issuing_body_codes=[body.code for body in form.cleaned_data["issuing_bodies"]],
+            notes=obj.notes,
+        )
+        obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+        # On creation the service set the issuing bodies.
+
+
+class GridRegionForm(forms.ModelForm):
+    """A grid region with its provinces as one list of ISO 3166-2 codes; checked by the same
+    validation as the services (grid_region_validate) so a refusal is a form error."""
+
+    provinces = forms.CharField(
+        label=_("provinces (ISO 3166-2)"),
+        help_text=_("E.g. CN-BJ, CN-TJ, CN-HE. A province belongs to at most one grid region."),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+
+    class Meta:
+        model = GridRegion
+        fields = ("code", "name", "name_zh")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["provinces"].initial = ", ".join(self.instance.province_codes())
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            _name, cleaned["province_codes"] = grid_region_validate(
+                name=cleaned.get("name") or "",
+                provinces=split_list(cleaned.get("provinces")),
+                grid_region=self.instance if self.instance.pk else None,
+            )
+        except DomainError as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+        return cleaned
+
+
+@admin.register(GridRegion)
+class GridRegionAdmin(AdministratorImportExportMixin, admin.ModelAdmin):
+    """Grid regions and their provinces, created and changed through the services (each with a
+    ledger event); imported and exported as CSV or XLSX."""
+
+    form = GridRegionForm
+    resource_classes = [GridRegionResource]
+    list_display = ("code", "name", "name_zh", "province_list")
+    search_fields = ("code", "name", "name_zh")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("provinces")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code",) if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("provinces"))
+    def province_list(self, obj):
+        return ", ".join(sorted(item.province for item in obj.provinces.all()))
+
+    def save_model(self, request, obj, form, change):
+        codes = form.cleaned_data["province_codes"]
+        if change:
+            grid_region_update(
+                actor=request.user,
+                grid_region=obj,
+                name=obj.name,
+                name_zh=obj.name_zh,
+                provinces=codes,
+            )
+            return
+        created = grid_region_create(
+            actor=request.user, code=obj.code, name=obj.name, name_zh=obj.name_zh, provinces=codes
+        )
+        obj.pk = created.pk
+
 
 @admin.register(Project)
-class ProjectAdmin(AdministratorActionsMixin, ReadOnlyAdmin):
-    """Projects are registered through the API; here administrators approve or reject pending
-    registrations (project_set_status), with a reason for a rejection."""
+class ProjectAdmin(AdministratorImportExportMixin, AdministratorActionsMixin, ReadOnlyAdmin):
+    """Projects are registered through the API or an import (project_register for each row);
+    here administrators approve or reject pending registrations (project_set_status), with a
+    reason for a rejection."""
 
+    resource_classes = [ProjectResource]
     list_display = ("code", "name", "owner", "province", "technology", "capacity_mw", "status")
     list_filter = ("status", "technology", "province")
     list_select_related = ("owner",)
@@ -243,7 +364,8 @@ class ProductionRecordAdmin(HugeListAdmin, ReadOnlyAdmin):
 
 
 @admin.register(UnitClaim)
-class UnitClaimAdmin(HugeListAdmin, ReadOnlyAdmin):
+class UnitClaimAdmin(AdministratorExportMixin, HugeListAdmin, ReadOnlyAdmin):
+    resource_classes = [UnitClaimResource]
     list_display = (
         "id",
         "mechanism",
@@ -289,11 +411,13 @@ class SubjectFilter(admin.SimpleListFilter):
 
 
 @admin.register(LedgerEvent)
-class LedgerEventAdmin(HugeListAdmin, ReadOnlyAdmin):
+class LedgerEventAdmin(AdministratorExportMixin, HugeListAdmin, ReadOnlyAdmin):
     """The ledger, read-only, newest first; filters that stay cheap on millions of events (no
     filter lists distinct values of the ledger itself). A search term is a subject
-    (``claim:12``), matched exactly through the GIN index."""
+    (``claim:12``), matched exactly through the GIN index. Exported (CSV, XLSX) as filtered,
+    never imported."""
 
+    resource_classes = [LedgerEventResource]
     list_display = ("id", "kind", "actor", "actor_organisation", "occurred_at", "subjects_text")
     list_filter = (
         SubjectFilter,

@@ -80,6 +80,53 @@ class Mechanism(models.Model):
         return self.code
 
 
+class GridRegion(models.Model):
+    """A regional power grid (North, East, Central, ...): core reference data that grid emission
+    factors will hang on.
+
+    The code is a unique short slug; each province belongs to at most one grid region, which the
+    database guarantees through the unique province of ``GridRegionProvince``. Written only by
+    ``grid_region_create`` and ``grid_region_update`` (each with a ledger event).
+    """
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    name_zh = models.CharField(_("Chinese name"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("grid region")
+        verbose_name_plural = _("grid regions")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def province_codes(self) -> list[str]:
+        """The ISO 3166-2 codes of the region's provinces, sorted."""
+        return sorted(self.provinces.values_list("province", flat=True))
+
+
+class GridRegionProvince(models.Model):
+    """One province (ISO 3166-2) of a grid region; the unique province is what keeps a province
+    out of a second region, whatever code path writes."""
+
+    grid_region = models.ForeignKey(
+        GridRegion,
+        verbose_name=_("grid region"),
+        on_delete=models.CASCADE,
+        related_name="provinces",
+    )
+    province = models.CharField(_("province (ISO 3166-2)"), max_length=6, unique=True)
+
+    class Meta:
+        verbose_name = _("grid region province")
+        verbose_name_plural = _("grid region provinces")
+        ordering = ["province"]
+
+    def __str__(self) -> str:
+        return self.province
+
+
 class Project(models.Model):
     """A thing that produces units: a wind farm, a solar plant, an energy-saving retrofit.
 
@@ -533,6 +580,9 @@ class LedgerEvent(models.Model):
         EMISSIONS_VERIFIED = "emissions.verified", _("Verified emissions recorded")
         NEUTRALITY_EVENT_CREATED = "neutrality_event.created", _("Neutrality event recorded")
         RETIREMENT_ALLOCATED = "retirement.allocated", _("Part of a retirement allocated")
+        MECHANISM_CREATED = "mechanism.created", _("Mechanism created")
+        GRID_REGION_CREATED = "grid_region.created", _("Grid region created")
+        GRID_REGION_UPDATED = "grid_region.updated", _("Grid region updated")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

@@ -8,7 +8,9 @@ constraints on production records remain the guarantee.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
+from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -23,7 +25,10 @@ from registry.errors import Conflict, DomainError, Forbidden, NotFound
 from registry.ledger import record_event, sha256_hex
 from registry.models import (
     Declaration,
+    GridRegion,
+    GridRegionProvince,
     LedgerEvent,
+    Mechanism,
     ProductionRecord,
     Project,
     Stream,
@@ -92,6 +97,243 @@ def validate_subdivision(code: str, *, field: str) -> str:
             _("%(code)s is not an ISO 3166-2 subdivision code.") % {"code": code}, field=field
         )
     return code
+
+
+GRID_REGION_CODE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def grid_region_validate(
+    *, name: str, provinces: Iterable[str], grid_region: GridRegion | None
+) -> tuple[str, list[str]]:
+    """The stripped name and the sorted, validated province codes of a grid region, written by
+    nothing; refuses an empty name, no province, and a province that another grid region
+    already contains (``grid_region`` is the one being changed, None for a new one)."""
+    if not (name or "").strip():
+        raise DomainError(_("A grid region needs a name."), field="name")
+    codes = sorted({validate_subdivision(code, field="provinces") for code in provinces})
+    if not codes:
+        raise DomainError(_("A grid region contains at least one province."), field="provinces")
+    taken = GridRegionProvince.objects.filter(province__in=codes).select_related("grid_region")
+    if grid_region is not None:
+        taken = taken.exclude(grid_region=grid_region)
+    clash = taken.order_by("province").first()
+    if clash is not None:
+        raise Conflict(
+            _("Province %(province)s already belongs to grid region %(region)s.")
+            % {"province": clash.province, "region": clash.grid_region.code},
+            code="province_in_other_region",
+            field="provinces",
+            details={"province": clash.province, "grid_region": clash.grid_region.code},
+        )
+    return name.strip(), codes
+
+
+def _write_grid_region_provinces(grid_region: GridRegion, codes: list[str]) -> None:
+    """Replace the region's provinces; the unique province still refuses a race with another
+    region's write (turned into the same Conflict as the check above)."""
+    try:
+        with transaction.atomic():
+            GridRegionProvince.objects.filter(grid_region=grid_region).exclude(
+                province__in=codes
+            ).delete()
+            existing = set(grid_region.provinces.values_list("province", flat=True))
+            GridRegionProvince.objects.bulk_create(
+                GridRegionProvince(grid_region=grid_region, province=code)
+                for code in codes
+                if code not in existing
+            )
+    except IntegrityError as error:
+        raise Conflict(
+            _("A province of grid region %(region)s already belongs to another grid region.")
+            % {"region": grid_region.code},
+            code="province_in_other_region",
+            field="provinces",
+        ) from error
+
+
+def grid_region_create(
+    *, actor: User, code: str, name: str, name_zh: str = "", provinces: Iterable[str]
+) -> GridRegion:
+    """Create a grid region with its provinces (administrators only).
+
+    The code is a unique lowercase slug; every province is a valid ISO 3166-2 code that no other
+    grid region contains (the database refuses it too). One ledger event.
+    """
+    require_administrator(actor, "create grid regions")
+    code = (code or "").strip()
+    if not GRID_REGION_CODE.match(code):
+        raise DomainError(
+            _("%(code)s is not a grid region code (lowercase letters, digits and dashes).")
+            % {"code": code},
+            field="code",
+        )
+    if GridRegion.objects.filter(code=code).exists():
+        raise Conflict(
+            _("Grid region %(code)s already exists.") % {"code": code},
+            code="duplicate_code",
+            field="code",
+        )
+    name, codes = grid_region_validate(name=name, provinces=provinces, grid_region=None)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                grid_region = GridRegion.objects.create(
+                    code=code, name=name, name_zh=(name_zh or "").strip()
+                )
+        except IntegrityError as error:
+            raise Conflict(
+                _("Grid region %(code)s already exists.") % {"code": code},
+                code="duplicate_code",
+                field="code",
+            ) from error
+        _write_grid_region_provinces(grid_region, codes)
+        record_event(
+            kind=LedgerEvent.Kind.GRID_REGION_CREATED,
+            actor=actor,
+            subjects=[f"grid_region:{grid_region.pk}"],
+            payload={
+                "grid_region": code,
+                "name": grid_region.name,
+                "name_zh": grid_region.name_zh,
+                "provinces": codes,
+            },
+        )
+    return grid_region
+
+
+def grid_region_update(
+    *,
+    actor: User,
+    grid_region: GridRegion,
+    name: str,
+    name_zh: str = "",
+    provinces: Iterable[str],
+) -> GridRegion:
+    """Rename a grid region and set its provinces (administrators only); the code never changes.
+
+    Same checks as creation. One ledger event with what changed, none when nothing did.
+    """
+    require_administrator(actor, "change grid regions")
+    name, codes = grid_region_validate(name=name, provinces=provinces, grid_region=grid_region)
+    name_zh = (name_zh or "").strip()
+    with transaction.atomic():
+        current = GridRegion.objects.select_for_update().get(pk=grid_region.pk)
+        before = {
+            "name": current.name,
+            "name_zh": current.name_zh,
+            "provinces": current.province_codes(),
+        }
+        after = {"name": name, "name_zh": name_zh, "provinces": codes}
+        if before == after:
+            return current
+        GridRegion.objects.filter(pk=current.pk).update(name=name, name_zh=name_zh)
+        _write_grid_region_provinces(current, codes)
+        record_event(
+            kind=LedgerEvent.Kind.GRID_REGION_UPDATED,
+            actor=actor,
+            subjects=[f"grid_region:{current.pk}"],
+            payload={
+                "grid_region": current.code,
+                "from": {key: value for key, value in before.items() if after[key] != value},
+                "to": {key: value for key, value in after.items() if before[key] != value},
+            },
+        )
+    current.refresh_from_db()
+    return current
+
+
+def _optional_count(value: int | None, *, field: str, minimum: int) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DomainError(
+            _("%(value)s is not a whole number of at least %(minimum)s.")
+            % {"value": value, "minimum": minimum},
+            field=field,
+        )
+    return value
+
+
+def mechanism_create(
+    *,
+    actor: User,
+    code: str,
+    name: str,
+    unit_kind: str,
+    kind: str,
+    name_zh: str = "",
+    validity_months: int | None = None,
+    max_transfers: int | None = None,
+    requires_declaration: bool = False,
+    accepts_derived_units: bool = False,
+    issuing_body_name: str = "",
+    issuing_body_codes: Iterable[str] = (),
+    notes: str = "",
+) -> Mechanism:
+    """Add a mechanism (administrators only), with the organisations allowed to issue it named
+    by their codes. Codes are unique; unknown organisation codes are refused. One ledger event.
+    """
+    require_administrator(actor, "create mechanisms")
+    code = (code or "").strip()
+    if not code or len(code) > Mechanism._meta.get_field("code").max_length:
+        raise DomainError(_("A mechanism code has 1 to 16 characters."), field="code")
+    if Mechanism.objects.filter(code=code).exists():
+        raise Conflict(
+            _("Mechanism %(code)s already exists.") % {"code": code},
+            code="duplicate_code",
+            field="code",
+        )
+    if not (name or "").strip():
+        raise DomainError(_("A mechanism needs a name."), field="name")
+    if unit_kind not in UnitKind.values:
+        raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind")
+    if kind not in Mechanism.Kind.values:
+        raise DomainError(_("Unknown mechanism kind %(kind)s.") % {"kind": kind}, field="kind")
+    validity_months = _optional_count(validity_months, field="validity_months", minimum=1)
+    max_transfers = _optional_count(max_transfers, field="max_transfers", minimum=0)
+    # The organisation model lives in accounts, above the core: reach it through the relation.
+    organisation_model = Mechanism._meta.get_field("issuing_bodies").related_model
+    wanted = sorted({body.strip() for body in issuing_body_codes if body.strip()})
+    issuing_bodies = list(organisation_model.objects.filter(code__in=wanted))
+    unknown = sorted(set(wanted) - {body.code for body in issuing_bodies})
+    if unknown:
+        raise DomainError(
+            _("Unknown organisation %(codes)s.") % {"codes": ", ".join(unknown)},
+            code="unknown_organisation",
+            field="issuing_bodies",
+        )
+    with transaction.atomic():
+        mechanism = Mechanism.objects.create(
+            code=code,
+            name=name.strip(),
+            name_zh=(name_zh or "").strip(),
+            unit_kind=unit_kind,
+            kind=kind,
+            validity_months=validity_months,
+            max_transfers=max_transfers,
+            requires_declaration=requires_declaration,
+            accepts_derived_units=accepts_derived_units,
+            issuing_body_name=issuing_body_name,
+            notes=notes,
+        )
+        mechanism.issuing_bodies.set(issuing_bodies)
+        record_event(
+            kind=LedgerEvent.Kind.MECHANISM_CREATED,
+            actor=actor,
+            subjects=[f"mechanism:{mechanism.pk}"],
+            payload={
+                "mechanism": code,
+                "name": mechanism.name,
+                "unit_kind": unit_kind,
+                "kind": kind,
+                "validity_months": validity_months,
+                "max_transfers": max_transfers,
+                "requires_declaration": requires_declaration,
+                "accepts_derived_units": accepts_derived_units,
+                "issuing_bodies": wanted,
+            },
+        )
+    return mechanism
 
 
 def _new_project_code() -> str:

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "rules",
     "axes",
+    "import_export",
     "registry",
     "accounts",
     "tracking",
@@ -314,6 +315,13 @@ REGISTRY_REPORT_PHASE_DELAY_SECONDS = env.float("REGISTRY_REPORT_PHASE_DELAY_SEC
 # Largest import file accepted (bytes) and most rows in one import batch.
 REGISTRY_IMPORT_MAX_BYTES = env.int("REGISTRY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 REGISTRY_IMPORT_MAX_ROWS = env.int("REGISTRY_IMPORT_MAX_ROWS", default=200_000)
+
+# Admin import and export (django-import-export): every import runs in one transaction, previewed
+# as a dry run first; what an import writes goes through the services (registry/imports.py).
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# Rows fetched per round trip while exporting (the queryset is iterated, never loaded whole).
+IMPORT_EXPORT_CHUNK_SIZE = 2000
 
 LOGGING = {
     "version": 1,

@@ -14,9 +14,11 @@ from registry.admin import (
     run_service_action,
 )
 from registry.errors import DomainError
+from registry.imports import AdministratorExportMixin
 from registry.models import UnitClaim
 from registry.permissions import is_administrator
 from registry.services import validate_subdivision
+from tracking.imports import BlockResource
 from tracking.models import (
     Block,
     Cancellation,
@@ -36,9 +38,12 @@ from tracking.services import (
 
 
 @admin.register(Block)
-class BlockAdmin(AdministratorActionsMixin, HugeListAdmin, ReadOnlyAdmin):
+class BlockAdmin(AdministratorExportMixin, AdministratorActionsMixin, HugeListAdmin, ReadOnlyAdmin):
     """Blocks, read-only; administrators freeze and unfreeze whole blocks with a reason
-    (block_set_status). The list never counts the table (see HugeListAdmin)."""
+    (block_set_status). The list never counts the table (see HugeListAdmin). Exported (CSV,
+    XLSX) as filtered, never imported."""
+
+    resource_classes = [BlockResource]
 
     list_display = (
         "id",
