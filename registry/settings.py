@@ -311,6 +311,11 @@ REGISTRY_REPORT_STALLED_MINUTES = env.int("REGISTRY_REPORT_STALLED_MINUTES", def
 # Fault injection for tests only: the report runner sleeps this many seconds between phases, so
 # that a test can kill a worker in the middle of a report. Always 0 in real use.
 REGISTRY_REPORT_PHASE_DELAY_SECONDS = env.float("REGISTRY_REPORT_PHASE_DELAY_SECONDS", default=0)
+# Absolute address of this registry's public pages (scheme and host, e.g.
+# "https://registry.example.org"), printed and encoded as a QR code on retirement certificates so
+# that a PDF verifies the same wherever it was downloaded. Empty: the address the request came in
+# on (fine behind one host name; set it when a proxy or several host names front the registry).
+REGISTRY_PUBLIC_BASE_URL = env.str("REGISTRY_PUBLIC_BASE_URL", default="").rstrip("/")
 # Largest import file accepted (bytes) and most rows in one import batch.
 REGISTRY_IMPORT_MAX_BYTES = env.int("REGISTRY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 REGISTRY_IMPORT_MAX_ROWS = env.int("REGISTRY_IMPORT_MAX_ROWS", default=200_000)

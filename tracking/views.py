@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import HoldingAccount
 from registry.access import visible
-from registry.documents import DOCUMENT_FONT_CSS, html_to_pdf
+from registry.documents import DOCUMENT_FONT_CSS, html_to_pdf, public_url, qr_code_svg
 from registry.errors import DomainError, NotFound
 from tracking.models import Retirement
 from tracking.selectors import (
@@ -92,8 +92,8 @@ def _certificate_context(request: HttpRequest, certificate: RetirementCertificat
         (_("Ledger checkpoint"), seal, "hash" if checkpoint else ""),
         (_("Certificate id"), [str(retirement.public_id)], "hash"),
     ]
-    page_url = request.build_absolute_uri(
-        reverse("retirement-page", kwargs={"public_id": retirement.public_id})
+    page_url = public_url(
+        reverse("retirement-page", kwargs={"public_id": retirement.public_id}), request=request
     )
     return {
         "retirement": retirement,
@@ -113,6 +113,7 @@ def _certificate_context(request: HttpRequest, certificate: RetirementCertificat
             for label, values, css in rows
         ],
         "page_url": page_url,
+        "page_qr_svg": qr_code_svg(page_url),
         "pdf_url": reverse("retirement-certificate", kwargs={"public_id": retirement.public_id}),
     }
 
