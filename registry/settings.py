@@ -5,6 +5,7 @@ embedded PostgreSQL and Redis of ``registry.embedded`` are started (development 
 """
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # After LocaleMiddleware: shows times in Asia/Shanghai to readers of Chinese.
+    "registry.middleware.LanguageTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -229,9 +232,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The registry's own zone: where no request says otherwise (commands, tasks, tests) and for the
+# day boundaries of statements. Pages show times in Asia/Shanghai to readers of Chinese and in
+# REGISTRY_DISPLAY_TIME_ZONE to everyone else (registry.middleware.LanguageTimeZoneMiddleware).
 TIME_ZONE = "Asia/Shanghai"
+REGISTRY_DISPLAY_TIME_ZONE = env.str("REGISTRY_DISPLAY_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+try:
+    zoneinfo.ZoneInfo(REGISTRY_DISPLAY_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        "REGISTRY_DISPLAY_TIME_ZONE must be an IANA time zone such as UTC or Europe/Paris"
+    ) from None
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
