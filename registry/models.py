@@ -529,6 +529,7 @@ class LedgerEvent(models.Model):
         EMISSIONS_VERIFIED = "emissions.verified", _("Verified emissions recorded")
         NEUTRALITY_EVENT_CREATED = "neutrality_event.created", _("Neutrality event recorded")
         RETIREMENT_ALLOCATED = "retirement.allocated", _("Part of a retirement allocated")
+        LEDGER_SEALED = "ledger.sealed", _("Ledger sealed by a person")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
