@@ -28,12 +28,18 @@ class LanguageTimeZoneMiddleware:
     Placed after LocaleMiddleware, which has activated the language by then. Only rendering and
     the admin's date filters change: stored times stay UTC, and the registry's own day boundaries
     (statement periods, vintages, rule cut-offs) keep the fixed zones their code names.
+
+    The API (/api/) is left in the registry's zone (TIME_ZONE): DRF reads a date-time sent
+    without an offset in the active zone, and what a production period or filter means must not
+    depend on the caller's Accept-Language. Its answers carry their offsets anyway.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/api/"):
+            return self.get_response(request)
         timezone.activate(display_time_zone(translation.get_language()))
         try:
             return self.get_response(request)

@@ -90,3 +90,14 @@ def test_english_zone_follows_the_setting(client, settings, retirement):
     url = reverse("retirement-page", kwargs={"public_id": retirement.public_id})
 
     assert "2025-03-01 03:00:00 UTC+0100" in client.get(url, **ENGLISH).content.decode()
+
+
+def test_the_api_answers_in_the_registrys_zone_whatever_the_language(api, retirement):
+    """A date-time sent to the API without an offset is read in the active zone, so the API
+    keeps one zone for every caller; its answers carry the offset."""
+    url = f"/api/v1/retirements/{retirement.public_id}/"
+
+    english = api(None).get(url, HTTP_ACCEPT_LANGUAGE="en").json()["created_at"]
+    chinese = api(None).get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").json()["created_at"]
+
+    assert english == chinese == "2025-03-01T10:00:00+08:00"
