@@ -470,7 +470,7 @@ class CheckpointAdmin(ReadOnlyAdmin):
                 request, _("Only a registry administrator may seal the ledger."), messages.ERROR
             )
         else:
-            checkpoint = ledger.seal()
+            checkpoint = ledger.seal(actor=request.user)
             if checkpoint is None:
                 self.message_user(
                     request,

@@ -215,12 +215,17 @@ def _event_hashes_between(xid_from: int, xid_to: int) -> Iterator[tuple[int, str
     )
 
 
-def seal() -> Checkpoint | None:
+def seal(*, actor=None) -> Checkpoint | None:
     """Seal every event of transactions that committed since the last checkpoint.
 
     The boundary is the snapshot's xmin: every transaction with a smaller id has ended, so no
     event below it can still appear. Returns None when there is nothing new or another sealer
     holds the lock.
+
+    With ``actor`` (a person sealing by hand, from the admin) a ``ledger.sealed`` event naming
+    them and the checkpoint is written in the same transaction; the next checkpoint seals it.
+    The periodic and command-line seals (no actor) write none: a seal that wrote an event would
+    always leave the next seal something to do, so the ledger would grow by one event a minute.
     """
     with transaction.atomic():
         if not try_advisory_xact_lock(LEDGER_SEAL, 0):
@@ -238,7 +243,7 @@ def seal() -> Checkpoint | None:
         root = merkle_root(event_hash for _, event_hash in ids_and_hashes)
         last_event_id = max(event_id for event_id, _ in ids_and_hashes)
         sealed_at = timezone.now()
-        return Checkpoint.objects.create(
+        checkpoint = Checkpoint.objects.create(
             sequence=sequence,
             xid_from=xid_from,
             xid_to=xid_to,
@@ -258,6 +263,18 @@ def seal() -> Checkpoint | None:
             ),
             sealed_at=sealed_at,
         )
+        if actor is not None:
+            record_event(
+                kind=LedgerEvent.Kind.LEDGER_SEALED,
+                actor=actor,
+                subjects=[f"checkpoint:{checkpoint.sequence}"],
+                payload={
+                    "sequence": checkpoint.sequence,
+                    "checkpoint_hash": checkpoint.checkpoint_hash,
+                    "event_count": checkpoint.event_count,
+                },
+            )
+        return checkpoint
 
 
 @dataclass(frozen=True)

@@ -397,7 +397,18 @@ class UnitClaim(models.Model):
                 name="claim_derivation_recorded",
             ),
         ]
-        indexes = [models.Index(fields=["mechanism", "vintage"], name="claim_mechanism_vintage")]
+        indexes = [
+            models.Index(fields=["mechanism", "vintage"], name="claim_mechanism_vintage"),
+            # The admin's claim list, newest first (-id), filtered by status or role. Live
+            # direct claims are nearly all of them and the primary key serves those; the
+            # partial indexes hold only the rare ones (revoked; derivations' source and derived).
+            models.Index(
+                fields=["status", "id"], condition=~Q(status="live"), name="claim_not_live"
+            ),
+            models.Index(
+                fields=["role", "id"], condition=~Q(role="direct"), name="claim_derivation"
+            ),
+        ]
         triggers = [
             # I6: a claim lies inside its production record's serial range, and its quantity is
             # the length of its range, whatever code path inserts it.
@@ -583,6 +594,7 @@ class LedgerEvent(models.Model):
         MECHANISM_CREATED = "mechanism.created", _("Mechanism created")
         GRID_REGION_CREATED = "grid_region.created", _("Grid region created")
         GRID_REGION_UPDATED = "grid_region.updated", _("Grid region updated")
+        LEDGER_SEALED = "ledger.sealed", _("Ledger sealed by a person")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
@@ -613,6 +625,9 @@ class LedgerEvent(models.Model):
                 condition=Q(kind="attempt.refused"),
                 name="ledger_refused_attempts",
             ),
+            # The admin's ledger list, newest first (-id), filtered by kind: a rare kind would
+            # otherwise walk the primary key backwards through the whole ledger.
+            models.Index(fields=["kind", "id"], name="ledger_kind_newest"),
             # A serial's history and the API's ledger filters find events by their subjects.
             GinIndex(fields=["subjects"], name="ledger_subjects"),
         ]

@@ -5,6 +5,7 @@ embedded PostgreSQL and Redis of ``registry.embedded`` are started (development 
 """
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -65,6 +66,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # After LocaleMiddleware: shows times in Asia/Shanghai to readers of Chinese.
+    "registry.middleware.LanguageTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -230,9 +233,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The registry's own zone: where no request says otherwise (commands, tasks, tests) and for the
+# day boundaries of statements. Pages show times in Asia/Shanghai to readers of Chinese and in
+# REGISTRY_DISPLAY_TIME_ZONE to everyone else (registry.middleware.LanguageTimeZoneMiddleware).
 TIME_ZONE = "Asia/Shanghai"
+REGISTRY_DISPLAY_TIME_ZONE = env.str("REGISTRY_DISPLAY_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+try:
+    zoneinfo.ZoneInfo(REGISTRY_DISPLAY_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        "REGISTRY_DISPLAY_TIME_ZONE must be an IANA time zone such as UTC or Europe/Paris"
+    ) from None
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
@@ -312,6 +325,11 @@ REGISTRY_REPORT_STALLED_MINUTES = env.int("REGISTRY_REPORT_STALLED_MINUTES", def
 # Fault injection for tests only: the report runner sleeps this many seconds between phases, so
 # that a test can kill a worker in the middle of a report. Always 0 in real use.
 REGISTRY_REPORT_PHASE_DELAY_SECONDS = env.float("REGISTRY_REPORT_PHASE_DELAY_SECONDS", default=0)
+# Absolute address of this registry's public pages (scheme and host, e.g.
+# "https://registry.example.org"), printed and encoded as a QR code on retirement certificates so
+# that a PDF verifies the same wherever it was downloaded. Empty: the address the request came in
+# on (fine behind one host name; set it when a proxy or several host names front the registry).
+REGISTRY_PUBLIC_BASE_URL = env.str("REGISTRY_PUBLIC_BASE_URL", default="").rstrip("/")
 # Largest import file accepted (bytes) and most rows in one import batch.
 REGISTRY_IMPORT_MAX_BYTES = env.int("REGISTRY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 REGISTRY_IMPORT_MAX_ROWS = env.int("REGISTRY_IMPORT_MAX_ROWS", default=200_000)

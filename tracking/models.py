@@ -125,6 +125,11 @@ class Block(models.Model):
                 condition=Q(cancellation__isnull=False),
                 name="block_cancellation",
             ),
+            # The admin's block list, newest first (-id), filtered by status or by mechanism:
+            # without these a rare status (frozen) or mechanism walks the primary key backwards
+            # through every other block before finding a page.
+            models.Index(fields=["status", "id"], name="block_status_newest"),
+            models.Index(fields=["mechanism", "id"], name="block_mechanism_newest"),
         ]
         triggers = [
             pgtrigger.Trigger(

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import HoldingAccount
 from registry.access import visible
-from registry.documents import DOCUMENT_FONT_CSS, html_to_pdf
+from registry.documents import DOCUMENT_FONT_CSS, html_to_pdf, public_url, qr_code_svg
 from registry.errors import DomainError, NotFound
 from tracking.models import Retirement
 from tracking.selectors import (
@@ -31,6 +31,8 @@ from tracking.selectors import (
     retirement_certificate,
 )
 
+# Statement periods run from midnight to midnight in the registry's zone, whoever reads them, so
+# the same query gives the same statement in every language; times are shown in the reader's zone.
 REGISTRY_TIME_ZONE = zoneinfo.ZoneInfo(settings.TIME_ZONE)
 CHINESE = "zh-hans"
 
@@ -45,9 +47,11 @@ def _both(label: Any) -> dict[str, str]:
 
 
 def _time_text(moment: dt.datetime | None) -> str:
+    """``moment`` in the reader's zone (Asia/Shanghai for Chinese, registry.middleware), with
+    its UTC offset printed so that a downloaded document is unambiguous."""
     if moment is None:
         return ""
-    return timezone.localtime(moment, REGISTRY_TIME_ZONE).strftime("%Y-%m-%d %H:%M:%S UTC%z")
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S UTC%z")
 
 
 def _certificate_context(request: HttpRequest, certificate: RetirementCertificate) -> dict:
@@ -92,8 +96,8 @@ def _certificate_context(request: HttpRequest, certificate: RetirementCertificat
         (_("Ledger checkpoint"), seal, "hash" if checkpoint else ""),
         (_("Certificate id"), [str(retirement.public_id)], "hash"),
     ]
-    page_url = request.build_absolute_uri(
-        reverse("retirement-page", kwargs={"public_id": retirement.public_id})
+    page_url = public_url(
+        reverse("retirement-page", kwargs={"public_id": retirement.public_id}), request=request
     )
     return {
         "retirement": retirement,
@@ -113,6 +117,7 @@ def _certificate_context(request: HttpRequest, certificate: RetirementCertificat
             for label, values, css in rows
         ],
         "page_url": page_url,
+        "page_qr_svg": qr_code_svg(page_url),
         "pdf_url": reverse("retirement-certificate", kwargs={"public_id": retirement.public_id}),
     }
 
@@ -282,7 +287,8 @@ def account_statement_view(request: HttpRequest, number: str, output: str = "htm
         "font_css": DOCUMENT_FONT_CSS,
         "period_start_text": f"{start:%Y-%m-%d}",
         "period_end_text": f"{end:%Y-%m-%d}",
-        "time_zone": settings.TIME_ZONE,
+        "time_zone": timezone.get_current_timezone_name(),
+        "day_time_zone": settings.TIME_ZONE,
         "produced_at": _time_text(timezone.now()),
         "from_value": f"{start:%Y-%m-%d}",
         "to_value": f"{end:%Y-%m-%d}",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import HoldingAccount, Organisation, User
+from registry.api.problems import ApiProblem
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
@@ -89,11 +91,19 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
 
     def validate(self, attrs):
-        user = authenticate(
-            request=self.context.get("request"),
-            username=attrs["username"],
-            password=attrs["password"],
-        )
+        request = self.context.get("request")
+        user = authenticate(request=request, username=attrs["username"], password=attrs["password"])
+        # django-axes marks the request when this username and address are locked out (this
+        # failure reached the limit, or an earlier one did and even the right password is refused
+        # now). Its middleware answers 429 only for the plain Django request, not for the DRF
+        # request it was given here, so the lockout is answered as an API problem instead.
+        if user is None and getattr(request, "axes_locked_out", False):
+            raise ApiProblem(
+                _("Too many failed log-ins for this username from this address; try again later."),
+                code="locked_out",
+                status_code=429,
+                retry_after=round(settings.AXES_COOLOFF_TIME * 3600),
+            )
         if user is None or not user.is_active:
             raise serializers.ValidationError(
                 _("Unable to log in with these credentials."), code="invalid_credentials"

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('registry', '0011_ledger_kinds_of_the_queues'),
+        ('registry', '0013_ledger_kinds_of_the_queues_and_seal'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -2,7 +2,8 @@
 
 Codes clients can rely on: ``validation_error`` (with ``errors`` per field), ``not_authenticated``,
 ``authentication_failed``, ``permission_denied``, ``not_found``, ``method_not_allowed``,
-``unsupported_media_type``, ``not_acceptable``, ``rate_limited``, ``idempotency_key_reused``
+``unsupported_media_type``, ``not_acceptable``, ``rate_limited``, ``locked_out`` (429: too
+many failed token log-ins for this username from this address), ``idempotency_key_reused``
 (422), ``conflict`` (lock timeout or concurrent change: safe to retry), and the registry's own
 409 codes: ``double_claim``, ``insufficient_units``, ``rule_violation``, ``account_not_active``,
 ``invalid_status_change``, ``already_revoked`` and the other codes services raise.
@@ -39,6 +40,7 @@ TITLES = {
     "not_acceptable": _("The requested representation is not available."),
     "unsupported_media_type": _("Send JSON (application/json)."),
     "rate_limited": _("Too many writes; slow down."),
+    "locked_out": _("Too many failed log-ins; try again later."),
     "idempotency_key_reused": _("This Idempotency-Key was used for a different request."),
     "conflict": _("A concurrent change got in the way; the request may be retried."),
     "double_claim": _("These units are already claimed."),
@@ -48,12 +50,22 @@ TITLES = {
 
 
 class ApiProblem(exceptions.APIException):
-    """A problem raised by the API layer itself (not by a service)."""
+    """A problem raised by the API layer itself (not by a service). ``retry_after`` (seconds)
+    becomes the Retry-After header."""
 
-    def __init__(self, detail: Any, *, code: str, status_code: int, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: Any,
+        *,
+        code: str,
+        status_code: int,
+        retry_after: int | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail=str(detail), code=code)
         self.status_code = status_code
         self.problem_code = code
+        self.retry_after = retry_after
         self.extra = extra
 
 
@@ -140,7 +152,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
     if isinstance(exc, ApiProblem):
         return problem_response(
-            status_code=exc.status_code, code=exc.problem_code, detail=exc.detail, **exc.extra
+            status_code=exc.status_code,
+            code=exc.problem_code,
+            detail=exc.detail,
+            headers={"Retry-After": str(exc.retry_after)} if exc.retry_after else None,
+            **exc.extra,
         )
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         return problem_response(status_code=404, code="not_found", detail=_("Not found."))

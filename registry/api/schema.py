@@ -39,7 +39,7 @@ ERROR_DESCRIPTIONS = {
     "409": "double_claim, insufficient_units, rule_violation, conflict, ...",
     "415": "unsupported_media_type.",
     "422": "idempotency_key_reused.",
-    "429": "rate_limited.",
+    "429": "rate_limited, or locked_out (token log-in after too many failures).",
 }
 # Answered by the HTTP server (gunicorn) before the application sees the request: no problem body.
 SERVER_DESCRIPTIONS = {

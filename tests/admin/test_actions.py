@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.models import HoldingAccount
+from registry import ledger
 from registry.models import Checkpoint, LedgerEvent, Project, UnitClaim
 from registry.services import project_register
 from tests.admin.conftest import RETIREMENT, page_messages, run_action
@@ -162,7 +163,9 @@ def test_rejecting_a_project_needs_a_reason_and_a_decided_project_is_refused(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_checkpoint_list_seals_the_ledger(admin_client, wind_farm):
+def test_the_checkpoint_list_seals_the_ledger_and_records_who_sealed(
+    admin_client, administrator, wind_farm
+):
     # Committed transactions: a checkpoint seals only events of transactions that have ended,
     # and the boundary is server-wide, so another session's open transaction can hold it back
     # for a moment (as in tests/registry/test_ledger.py): try again until it is sealed.
@@ -183,6 +186,27 @@ def test_the_checkpoint_list_seals_the_ledger(admin_client, wind_farm):
         f"Checkpoint {checkpoint.sequence} sealed {checkpoint.event_count} events."
         == page_messages(response)[0]
     )
+    # Who sealed is in the ledger, and the next seal covers that record too.
+    sealed = LedgerEvent.objects.get(kind=LedgerEvent.Kind.LEDGER_SEALED)
+    assert sealed.actor == administrator
+    assert sealed.subjects == [f"checkpoint:{checkpoint.sequence}"]
+    assert sealed.payload == {
+        "sequence": checkpoint.sequence,
+        "checkpoint_hash": checkpoint.checkpoint_hash,
+        "event_count": checkpoint.event_count,
+    }
+    assert sealed.txid >= checkpoint.xid_to
+    assert ledger.verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_periodic_seal_records_no_event(wind_farm):
+    deadline = time.monotonic() + 30
+    while ledger.seal() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert Checkpoint.objects.exists()
+    assert not LedgerEvent.objects.filter(kind=LedgerEvent.Kind.LEDGER_SEALED).exists()
 
 
 def test_staff_who_are_not_registry_administrators_get_no_actions(client, auditor, gec_claim):

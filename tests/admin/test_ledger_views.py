@@ -60,7 +60,8 @@ def test_the_ledger_filters_by_kind_organisation_date_and_search_by_subject(
     by_organisation = admin_client.get(
         LEDGER, {"actor__organisation__id__exact": issuer.organisation_id}
     )
-    midnight = timezone.localtime(issued.occurred_at).replace(hour=0, minute=0, second=0)
+    # The admin reads the dates of its filters in the reader's zone: UTC in English.
+    midnight = timezone.localtime(issued.occurred_at, dt.UTC).replace(hour=0, minute=0, second=0)
     today = admin_client.get(LEDGER, {"occurred_at__gte": str(midnight.replace(microsecond=0))})
     tomorrow = admin_client.get(
         LEDGER, {"occurred_at__gte": str((midnight + dt.timedelta(days=1)).replace(microsecond=0))}

@@ -84,9 +84,43 @@ def test_the_api_token_login_works_with_the_lockout_on_and_is_locked_out_too(
     )
 
     assert ok.status_code == 201 and ok.json()["token"]
-    # Locked out, the right password is refused like a wrong one (no token, no hint).
-    assert locked.status_code == 400 and "token" not in locked.json()
+    # Locked out, even the right password is refused, with the lockout's own code.
+    assert locked.status_code == 429 and "token" not in locked.json()
+    assert locked["Content-Type"] == "application/problem+json"
+    assert locked.json()["code"] == "locked_out"
+    assert locked["Retry-After"] == "3600"
     assert AccessAttempt.objects.get(username="owner").failures_since_start >= 3
+
+
+def test_the_api_token_login_answers_400_below_the_limit_and_429_from_the_failure_reaching_it(
+    lockout_on, project_owner
+):
+    project_owner.set_password(PASSWORD)
+    project_owner.save()
+    api = APIClient()
+
+    answers = [
+        api.post("/api/v1/auth/token/", {"username": "owner", "password": "x"}, format="json")
+        for _ in range(3)
+    ]
+
+    assert [answer.status_code for answer in answers] == [400, 400, 429]
+    assert answers[0].json()["code"] == "validation_error"
+    assert answers[2].json()["code"] == "locked_out"
+
+
+def test_a_lockout_of_the_api_login_is_per_username(lockout_on, project_owner, buyer):
+    buyer.set_password(PASSWORD)
+    buyer.save()
+    api = APIClient()
+    for _ in range(3):
+        api.post("/api/v1/auth/token/", {"username": "owner", "password": "x"}, format="json")
+
+    other = api.post(
+        "/api/v1/auth/token/", {"username": "buyer", "password": PASSWORD}, format="json"
+    )
+
+    assert other.status_code == 201
 
 
 def test_only_staff_reach_the_admin(client, buyer):

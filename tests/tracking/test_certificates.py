@@ -6,7 +6,10 @@ import time
 import uuid
 
 import pytest
+import segno
+import zxingcpp
 from django.urls import reverse
+from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
 from registry import ledger
@@ -33,6 +36,61 @@ def retire(project_owner, owner_account, beneficiary, organisation=""):
 
 def pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def svg_dark_modules(page: str) -> set[tuple[int, int]]:
+    """The dark modules (column, row) of the certificate's inline QR code, read back from its SVG
+    path: segno draws each run of dark modules as a horizontal stroke at mid-row, "M x y" to start,
+    "h n" for a run of n modules, "m dx dy" to move on."""
+    (path,) = re.findall(r'<svg[^>]*class="qr-code".*?stroke="#000" d="([^"]+)"', page, re.S)
+    x = y = 0.0
+    dark = set()
+    for command, args in re.findall(r"([Mmh])([-\d. ]+)", path):
+        numbers = [float(n) for n in args.split()]
+        if command == "M":
+            x, y = numbers
+        elif command == "m":
+            x, y = x + numbers[0], y + numbers[1]
+        else:
+            dark.update((int(x) + step, int(y)) for step in range(int(numbers[0])))
+            x += numbers[0]
+    return dark
+
+
+def pdf_dark_modules(content: bytes) -> set[tuple[int, int]]:
+    """The dark modules of the QR code drawn in a certificate PDF: WeasyPrint turns each stroke
+    of the SVG path into "x y m x2 y l" in module units (the scale is a separate matrix)."""
+    stream = PdfReader(io.BytesIO(content)).pages[0].get_contents().get_data().decode("latin-1")
+    dark = set()
+    for start, row, end in re.findall(r"(\d+) (\d+)\.5 m\s+(\d+) \2\.5 l", stream):
+        dark.update((column, int(row)) for column in range(int(start), int(end)))
+    return dark
+
+
+def decode_qr(dark: set[tuple[int, int]]) -> str:
+    """What a phone would read from these modules (quiet zone included), via zxing-cpp."""
+    assert dark, "no QR code found"
+    size = max(max(column for column, _ in dark), max(row for _, row in dark)) + 5
+    pixels = 8
+    image = Image.new("L", (size * pixels, size * pixels), 255)
+    draw = ImageDraw.Draw(image)
+    for column, row in dark:
+        draw.rectangle(
+            [column * pixels, row * pixels, (column + 1) * pixels - 1, (row + 1) * pixels - 1],
+            fill=0,
+        )
+    (barcode,) = zxingcpp.read_barcodes(image)
+    return barcode.text
+
+
+def segno_dark_modules(text: str) -> set[tuple[int, int]]:
+    code = segno.make(text, error="m", micro=False, boost_error=False)
+    return {
+        (column, row)
+        for row, line in enumerate(code.matrix_iter(border=4))
+        for column, module in enumerate(line)
+        if module
+    }
 
 
 def seal_until_covered(event: LedgerEvent) -> Checkpoint:
@@ -130,3 +188,43 @@ def test_api_retirement_links_its_public_page(api, project_owner, gec_claim, own
     assert response.json()["certificate_url"].endswith(
         reverse("retirement-page", kwargs={"public_id": retirement.public_id})
     )
+
+
+def test_public_page_and_pdf_carry_a_qr_code_of_the_page_address(
+    client, project_owner, gec_claim, owner_account
+):
+    retirement = retire(project_owner, owner_account, "Hebei Green Steel Co.")
+    path = reverse("retirement-page", kwargs={"public_id": retirement.public_id})
+    page_url = f"http://testserver{path}"
+
+    page = client.get(path).content.decode()
+    pdf = client.get(
+        reverse("retirement-certificate", kwargs={"public_id": retirement.public_id})
+    ).content
+
+    assert decode_qr(svg_dark_modules(page)) == page_url
+    assert svg_dark_modules(page) == segno_dark_modules(page_url)
+    assert f">{page_url}</a>" in page
+    assert decode_qr(pdf_dark_modules(pdf)) == page_url
+    assert pdf_dark_modules(pdf) == segno_dark_modules(page_url)
+    assert page_url in re.sub(r"\s+", "", pdf_text(pdf))
+
+
+def test_configured_public_base_url_is_printed_encoded_and_given_by_the_api(
+    client, api, settings, project_owner, gec_claim, owner_account
+):
+    settings.REGISTRY_PUBLIC_BASE_URL = "https://registry.example.org"
+    retirement = retire(project_owner, owner_account, "Hebei Green Steel Co.")
+    path = reverse("retirement-page", kwargs={"public_id": retirement.public_id})
+    page_url = f"https://registry.example.org{path}"
+
+    page = client.get(path).content.decode()
+    pdf = client.get(
+        reverse("retirement-certificate", kwargs={"public_id": retirement.public_id})
+    ).content
+    api_url = api(None).get(f"/api/v1/retirements/{retirement.public_id}/").json()
+
+    assert decode_qr(svg_dark_modules(page)) == page_url
+    assert decode_qr(pdf_dark_modules(pdf)) == page_url
+    assert page_url in re.sub(r"\s+", "", pdf_text(pdf))
+    assert api_url["certificate_url"] == page_url

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry.api.serializers import range_text
+from registry.documents import public_url
 from tracking.models import (
     ADJUSTMENT_STEPS,
     Block,
@@ -185,8 +186,7 @@ class RetirementSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.URLField())
     def get_certificate_url(self, retirement: Retirement) -> str:
         path = reverse("retirement-page", kwargs={"public_id": retirement.public_id})
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
+        return public_url(path, request=self.context.get("request"))
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_serial_ranges(self, retirement: Retirement) -> list[str]:
