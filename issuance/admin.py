@@ -15,31 +15,53 @@ from issuance.models import IssuanceRequest, ProductionSubmission
 from registry.admin import (
     AdministratorActionsMixin,
     LedgerEventAdmin,
-    ReadOnlyAdmin,
+    ServiceAddAdmin,
+    ServiceCreateForm,
     ledger_history_link,
     run_service_action,
 )
 from registry.admin_queues import ApprovalQueue, register_approval_queue
-from registry.errors import DomainError
 from registry.models import LedgerEvent, MechanismRegistration
-from registry.permissions import is_administrator
+
+
+class MechanismRegistrationForm(ServiceCreateForm):
+    crediting_start = forms.DateTimeField(label=_("crediting period start"))
+    crediting_end = forms.DateTimeField(label=_("crediting period end"), required=False)
+
+    class Meta:
+        model = MechanismRegistration
+        fields = ("project", "mechanism", "reference")
+
+    def create(self, actor):
+        return services.project_mechanism_register(
+            actor=actor,
+            project=self.cleaned_data["project"],
+            mechanism=self.cleaned_data["mechanism"],
+            reference=self.cleaned_data["reference"],
+            crediting_start=self.cleaned_data["crediting_start"],
+            crediting_end=self.cleaned_data.get("crediting_end"),
+        )
 
 
 @admin.register(MechanismRegistration)
-class MechanismRegistrationAdmin(admin.ModelAdmin):
+class MechanismRegistrationAdmin(ServiceAddAdmin):
+    """Registrations are written by project_mechanism_register only (a renewable project's CCER
+    registration freezes its untraded GECs, R7), from the API or this add form."""
+
+    form = MechanismRegistrationForm
     list_display = ("project", "mechanism", "reference", "crediting_period", "status")
     list_filter = ("mechanism", "status")
     list_select_related = ("project", "mechanism")
     search_fields = ("reference", "project__code", "project__name")
+    autocomplete_fields = ("project",)
 
-    def has_add_permission(self, request, obj=None):
-        return False  # registrations freeze GECs (R7): only the service writes them
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("project", "mechanism", "reference", "crediting_start", "crediting_end")
+        return [field.name for field in MechanismRegistration._meta.fields if field.name != "id"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
 
 
 def rule_catalogue_view(request):
@@ -81,27 +103,6 @@ class LedgerEventWithRulesAdmin(LedgerEventAdmin):
     """The ledger list of registry.admin with a filter by rule (the catalogue lives here)."""
 
     list_filter = (*LedgerEventAdmin.list_filter, RuleFilter)
-
-
-class ServiceCreateForm(forms.ModelForm):
-    """An add form whose validation is the service itself: ``create`` is called from ``clean``
-    and a refusal becomes an error on the field it names (or on the form)."""
-
-    created = None
-
-    def create(self, actor):
-        raise NotImplementedError
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.created = self.create(self.actor)
-        except DomainError as error:
-            field = error.field if error.field in self.fields else None
-            self.add_error(field, str(error.message))
-        return cleaned
 
 
 class ProductionSubmissionForm(ServiceCreateForm):
@@ -148,34 +149,19 @@ class IssuanceRequestForm(ServiceCreateForm):
         )
 
 
-class QueueAdmin(AdministratorActionsMixin, ReadOnlyAdmin):
+class QueueAdmin(AdministratorActionsMixin, ServiceAddAdmin):
     """A queue: rows are added through a service form, never edited; pending rows are decided
     by the actions (each through its service, with the acting administrator in the ledger)."""
 
     list_filter = ("status",)
-    date_hierarchy = None
     add_fields: tuple = ()
-
-    def has_add_permission(self, request, obj=None):
-        return is_administrator(request.user)
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is None:
-            form.actor = request.user
-        return form
+    detail_fields: tuple = ()
 
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else self.detail_fields
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.detail_fields
-
-    def save_model(self, request, obj, form, change):
-        obj.pk = form.created.pk  # the service wrote the row, with its ledger event
-
-    def save_related(self, request, form, formsets, change):
-        pass
 
 
 @admin.register(ProductionSubmission)

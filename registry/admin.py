@@ -55,6 +55,7 @@ from registry.services import (
     grid_region_update,
     grid_region_validate,
     mechanism_create,
+    project_register,
     project_set_status,
 )
 
@@ -172,6 +173,47 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ServiceCreateForm(forms.ModelForm):
+    """An add form whose validation is the service itself: ``create`` is called from ``clean``
+    and a refusal becomes an error on the field it names (or on the form)."""
+
+    created = None
+
+    def create(self, actor):
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.created = self.create(self.actor)
+        except DomainError as error:
+            field = error.field if error.field in self.fields else None
+            self.add_error(field, str(error.message))
+        return cleaned
+
+
+class ServiceAddAdmin(ReadOnlyAdmin):
+    """Rows only services write, with an add form (a ``ServiceCreateForm``) for administrators:
+    the form's validation runs the service, and saving keeps the row it wrote."""
+
+    def has_add_permission(self, request, obj=None):
+        return is_administrator(request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form.actor = request.user
+        return form
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = form.created.pk  # the service wrote the row, with its ledger event
+
+    def save_related(self, request, form, formsets, change):
+        pass
 
 
 class AdministratorActionsMixin:
@@ -298,19 +340,55 @@ class GridRegionAdmin(AdministratorImportExportMixin, admin.ModelAdmin):
         obj.pk = created.pk
 
 
-@admin.register(Project)
-class ProjectAdmin(AdministratorImportExportMixin, AdministratorActionsMixin, ReadOnlyAdmin):
-    """Projects are registered through the API or an import (project_register for each row);
-    here administrators approve or reject pending registrations (project_set_status), with a
-    reason for a rejection."""
+PROJECT_ADD_FIELDS = (
+    "owner",
+    "name",
+    "province",
+    "technology",
+    "capacity_mw",
+    "commissioning_date",
+    "grid_region",
+    "subsidised",
+    "inside_ets_boundary",
+    "under_energy_use_rights",
+    "time_zone",
+)
 
+
+class ProjectRegisterForm(ServiceCreateForm):
+    class Meta:
+        model = Project
+        fields = PROJECT_ADD_FIELDS
+
+    def create(self, actor):
+        fields = {name: self.cleaned_data.get(name) for name in PROJECT_ADD_FIELDS}
+        fields["grid_region"] = fields["grid_region"] or ""
+        return project_register(actor=actor, **fields)
+
+
+@admin.register(Project)
+class ProjectAdmin(AdministratorImportExportMixin, AdministratorActionsMixin, ServiceAddAdmin):
+    """Projects are registered through the API, an import or the add form (project_register,
+    approved at once when an administrator registers); here administrators approve or reject
+    pending registrations (project_set_status), with a reason for a rejection."""
+
+    form = ProjectRegisterForm
     resource_classes = [ProjectResource]
     list_display = ("code", "name", "owner", "province", "technology", "capacity_mw", "status")
     list_filter = ("status", "technology", "province")
     list_select_related = ("owner",)
     search_fields = ("code", "name")
-    readonly_fields = ("ledger_history",)
     actions = ("approve", "reject")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return PROJECT_ADD_FIELDS
+        return [field.name for field in Project._meta.fields if field.name != "id"] + [
+            "ledger_history"
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
 
     @admin.display(description=_("ledger history"))
     def ledger_history(self, obj):

@@ -181,3 +181,55 @@ def test_an_accounts_page_shows_its_balances(admin_client, gec_claim, owner_acco
     ).content.decode()
     assert 'data-mechanism="GEC"' in page
     assert '<td class="balance-active">1000</td>' in page
+
+
+def test_a_project_registered_in_the_admin_goes_through_the_service(
+    admin_client, administrator, project_owner
+):
+    from registry.models import Project
+
+    add = reverse("admin:registry_project_add")
+    fields = {
+        "owner": project_owner.organisation.pk,
+        "name": "Zhangbei wind",
+        "province": "CN-HE",
+        "technology": "wind",
+        "capacity_mw": "50",
+        "time_zone": "Asia/Shanghai",
+    }
+    refused = admin_client.post(add, {**fields, "province": "CN-ZZ"})
+    assert refused.status_code == 200
+    assert "CN-ZZ" in refused.content.decode()
+    assert not Project.objects.filter(name="Zhangbei wind").exists()
+
+    admin_client.post(add, fields, follow=True)
+
+    project = Project.objects.get(name="Zhangbei wind")
+    assert project.status == Project.Status.APPROVED  # registered by an administrator
+    event = LedgerEvent.objects.get(kind=LedgerEvent.Kind.PROJECT_REGISTERED)
+    assert event.actor == administrator
+    detail = admin_client.get(reverse("admin:registry_project_change", args=[project.pk]))
+    assert project.code in detail.content.decode()
+
+
+def test_a_mechanism_registration_entered_in_the_admin_goes_through_the_service(
+    admin_client, wind_farm
+):
+    from registry.models import MechanismRegistration
+
+    add = reverse("admin:registry_mechanismregistration_add")
+    start, _end = month(2025, 1)
+    response = admin_client.post(
+        add,
+        {
+            "project": wind_farm.pk,
+            "mechanism": Mechanism.objects.get(code="CCER").pk,
+            "reference": "CCER-WIND-7",
+            "crediting_start": start.isoformat(),
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    registration = MechanismRegistration.objects.get()
+    assert registration.reference == "CCER-WIND-7"
+    assert LedgerEvent.objects.filter(kind=LedgerEvent.Kind.PROJECT_MECHANISM_REGISTERED).exists()

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from accounts.models import Organisation, User
 from accounts.services import holding_account_open, organisation_create
-from issuance.services import unit_claim_issue
+from issuance.services import issuance_request_create, production_submit, unit_claim_issue
 from registry.errors import DoubleClaim
 from registry.ledger import seal
 from registry.models import Mechanism
@@ -219,5 +219,25 @@ class Command(BaseCommand):
             quantity=solar_record.units,
             conversion_factor=Decimal("0.6565"),
             conversion_source="Northwest grid combined margin, 2025",
+        )
+        # The queues an administrator finds on the admin index: the owner's April figures for
+        # the solar farm wait for verification, and its request for GECs on the March MWh
+        # (already CCER) waits for approval, which will be refused naming the CCER claim.
+        april_start, april_end = _month(2025, 4)
+        production_submit(
+            actor=owner,
+            project=solar,
+            unit_kind="E",
+            period_start=april_start,
+            period_end=april_end,
+            quantity=Decimal("19870.4"),
+            evidence="Grid company settlement statement, April 2025",
+        )
+        issuance_request_create(
+            actor=owner,
+            mechanism="GEC",
+            production_record=solar_record,
+            account=windco_account,
+            quantity=500,
         )
         return gec_officer, windco_account, solar_record
