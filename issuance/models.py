@@ -49,7 +49,29 @@ def _decision_constraints(prefix: str, outcome_field: str) -> list[models.BaseCo
     ]
 
 
-class ProductionSubmission(models.Model):
+class QueueEntry(models.Model):
+    """What every queue row has: its status and, once decided, who decided, when and why (the
+    constraints of ``_decision_constraints`` hold these together)."""
+
+    status = models.CharField(
+        _("status"), max_length=8, choices=QueueStatus.choices, default=QueueStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ProductionSubmission(QueueEntry):
     """Output a project owner reports, waiting for an issuing body or administrator to verify it.
 
     Guarantees (database): pending submissions of one project and unit kind never overlap in
@@ -79,19 +101,6 @@ class ProductionSubmission(models.Model):
         related_name="+",
     )
     submitted_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
-    status = models.CharField(
-        _("status"), max_length=8, choices=QueueStatus.choices, default=QueueStatus.PENDING
-    )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("decided by"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_reason = models.TextField(_("reason"), blank=True)
     production_record = models.OneToOneField(
         ProductionRecord,
         verbose_name=_("production record"),
@@ -131,7 +140,7 @@ class ProductionSubmission(models.Model):
         return f"{self.project.code} {self.unit_kind} #{self.pk}"
 
 
-class IssuanceRequest(models.Model):
+class IssuanceRequest(QueueEntry):
     """A request that a mechanism issue units from a verified production record into an account,
     waiting for an issuing body of the mechanism (or an administrator) to approve or reject it.
 
@@ -168,19 +177,6 @@ class IssuanceRequest(models.Model):
         related_name="+",
     )
     requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
-    status = models.CharField(
-        _("status"), max_length=8, choices=QueueStatus.choices, default=QueueStatus.PENDING
-    )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("decided by"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_reason = models.TextField(_("reason"), blank=True)
     unit_claim = models.OneToOneField(
         UnitClaim,
         verbose_name=_("unit claim"),
