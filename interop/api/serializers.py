@@ -82,7 +82,9 @@ class ImportRowSerializer(serializers.ModelSerializer):
 class MatchSuggestionSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="code", read_only=True)
     project_name = serializers.CharField(source="project.name", read_only=True)
-    decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = MatchSuggestion

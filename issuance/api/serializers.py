@@ -171,7 +171,9 @@ class ProductionSubmissionSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="code", read_only=True)
     period = PeriodField(read_only=True)
     submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = ProductionSubmission
@@ -201,7 +203,9 @@ class IssuanceRequestSerializer(serializers.ModelSerializer):
     account = serializers.SlugRelatedField(slug_field="number", read_only=True)
     project = serializers.CharField(source="production_record.stream.project.code", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = IssuanceRequest
