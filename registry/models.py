@@ -594,6 +594,7 @@ class LedgerEvent(models.Model):
         MECHANISM_CREATED = "mechanism.created", _("Mechanism created")
         GRID_REGION_CREATED = "grid_region.created", _("Grid region created")
         GRID_REGION_UPDATED = "grid_region.updated", _("Grid region updated")
+        GRID_DATA_IMPORTED = "grid_data.imported", _("Grid data imported")
         LEDGER_SEALED = "ledger.sealed", _("Ledger sealed by a person")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)

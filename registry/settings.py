@@ -135,11 +135,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Grid factors of every period with grid data are recomputed this often (seconds).
+REGISTRY_GRID_FACTORS_INTERVAL_SECONDS = env.int(
+    "REGISTRY_GRID_FACTORS_INTERVAL_SECONDS", default=3600
+)
 CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "registry.tasks.ledger_seal_task", "schedule": 60.0},
     "units-expire": {"task": "tracking.tasks.units_expire_task", "schedule": 3600.0},
     "idempotency-purge": {"task": "registry.tasks.idempotency_purge_task", "schedule": 3600.0},
     "token-purge": {"task": "registry.tasks.token_purge_task", "schedule": 3600.0},
+    "grid-factors-recompute": {
+        "task": "tracking.tasks.grid_factors_recompute_task",
+        "schedule": float(REGISTRY_GRID_FACTORS_INTERVAL_SECONDS),
+    },
     "uniqueness-reports-resend-stalled": {
         "task": "audit.tasks.uniqueness_reports_resend_stalled_task",
         "schedule": 300.0,
@@ -282,6 +290,14 @@ except ValueError:
 # ETS pre-allocation when no quantity is given: this percent of the entity's verified emissions
 # of the year before (DOMAIN.md section 6: 70 %), rounded down to whole allowances.
 REGISTRY_ETS_PREALLOCATION_PERCENT = env.int("REGISTRY_ETS_PREALLOCATION_PERCENT", default=70)
+# Residual grid factors remove the MWh whose attributes are claimed in this registry: certificates
+# "retired" for consumers in the region, "exported" from its projects and, if the policy says so,
+# "valid" ones (issued, active or frozen, not yet retired) of its projects.
+REGISTRY_RESIDUAL_POLICY = env.list("REGISTRY_RESIDUAL_POLICY", default=["retired", "exported"])
+if not set(REGISTRY_RESIDUAL_POLICY) <= {"retired", "exported", "valid"}:
+    raise ImproperlyConfigured(
+        "REGISTRY_RESIDUAL_POLICY takes a comma-separated list of retired, exported, valid"
+    )
 # R14: mechanisms whose units count toward the host country's mitigation target, so that moving
 # them to an account of another country needs a corresponding adjustment. Credits are mitigation
 # outcomes achieved on the host's territory (CCER, Verra VCU, Gold Standard VER, local PHCER).

@@ -585,3 +585,12 @@ class CorrespondingAdjustment(models.Model):
 
     def serial_range(self) -> serial_numbers.SerialRange:
         return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
+
+
+# Emission accounting keeps its tables in tracking/accounting/models.py.
+from tracking.accounting.models import (  # noqa: E402,F401
+    FactorComputation,
+    GridExchange,
+    GridFactor,
+    GridGeneration,
+)

@@ -1,0 +1,104 @@
+"""Reads of emission accounting: the MWh whose attributes this registry holds claims on, per grid
+region and period, and the published factors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import connection
+
+from registry.models import GridRegionProvince, Mechanism, Project, Stream, UnitKind
+from tracking.accounting.models import FactorComputation, GridFactor
+from tracking.models import Block, Retirement
+
+ZERO = Decimal(0)
+
+
+def period_bounds(year: int, month: int | None) -> tuple[dt.date, dt.date]:
+    """[first day, first day after) of a year or a month."""
+    if month is None:
+        return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    start = dt.date(year, month, 1)
+    end = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return start, end
+
+
+def claimed_mwh(*, year: int, month: int | None) -> dict[int, dict[str, Decimal]]:
+    """Per grid region id: MWh of certificates (unit kind E) retired for consumers located in the
+    region with a claim period in the period (a claim period reaching beyond it counts pro rata
+    by days), MWh exported from the region's projects, and MWh issued to them and still valid
+    (active or frozen), both of the period's vintages."""
+    start, end = period_bounds(year, month)
+    first_vintage = start.year * 100 + start.month
+    last_vintage = year * 100 + (month or 12)
+    claimed: dict[int, dict[str, Decimal]] = defaultdict(
+        lambda: {"retired": ZERO, "exported": ZERO, "valid": ZERO}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT province.grid_region_id,
+                   sum(retirement.quantity::numeric
+                       * greatest(0, least(retirement.claim_period_end + 1, %(end)s::date)
+                                     - greatest(retirement.claim_period_start, %(start)s::date))
+                       / (retirement.claim_period_end - retirement.claim_period_start + 1))
+              FROM {Retirement._meta.db_table} AS retirement
+              JOIN {Mechanism._meta.db_table} AS mechanism
+                ON mechanism.id = retirement.mechanism_id AND mechanism.unit_kind = %(kind)s
+              JOIN {GridRegionProvince._meta.db_table} AS province
+                ON province.province = retirement.location
+             WHERE retirement.claim_period_start < %(end)s::date
+               AND retirement.claim_period_end >= %(start)s::date
+             GROUP BY province.grid_region_id
+            """,
+            {"start": start, "end": end, "kind": UnitKind.ELECTRICITY},
+        )
+        for region_id, mwh in cursor.fetchall():
+            claimed[region_id]["retired"] = Decimal(mwh or 0)
+        cursor.execute(
+            f"""
+            SELECT province.grid_region_id,
+                   CASE WHEN block.status = 'exported' THEN 'exported' ELSE 'valid' END,
+                   sum(block.quantity)
+              FROM {Block._meta.db_table} AS block
+              JOIN {Mechanism._meta.db_table} AS mechanism
+                ON mechanism.id = block.mechanism_id AND mechanism.unit_kind = %(kind)s
+              JOIN {Stream._meta.db_table} AS stream ON stream.id = block.stream_id
+              JOIN {Project._meta.db_table} AS project ON project.id = stream.project_id
+              JOIN {GridRegionProvince._meta.db_table} AS province
+                ON province.province = project.province
+             WHERE block.vintage BETWEEN %(first)s AND %(last)s
+               AND block.status IN ('exported', 'active', 'frozen')
+             GROUP BY 1, 2
+            """,
+            {"kind": UnitKind.ELECTRICITY, "first": first_vintage, "last": last_vintage},
+        )
+        for region_id, kind, mwh in cursor.fetchall():
+            claimed[region_id][kind] = Decimal(mwh or 0)
+    return dict(claimed)
+
+
+def latest_computations() -> list[FactorComputation]:
+    """The newest computation of each period, newest period first."""
+    newest_ids = (
+        FactorComputation.objects.order_by("year", "month", "-id")
+        .distinct("year", "month")
+        .values("id")
+    )
+    return list(
+        FactorComputation.objects.filter(id__in=newest_ids)
+        .select_related("checkpoint")
+        .order_by("-year", "-month")
+    )
+
+
+def published_factors():
+    """The factors of the newest computation of every period (what the API and the public page
+    publish)."""
+    return (
+        GridFactor.objects.filter(computation__in=[c.pk for c in latest_computations()])
+        .select_related("region", "computation__checkpoint")
+        .order_by("-computation__year", "-computation__month", "region__code")
+    )
