@@ -71,6 +71,7 @@ external record    admin, auditor             confirm-match / reject-match: admi
 issuance export    the public (setting        -
                    REGISTRY_INTEROP_PUBLIC_
                    EXPORT; else authenticated)
+grid factors       the public                 compute: admin
 uniqueness report  admin, auditor: all;       request: admin, auditor (a report reads the
                    others: own requests       registry and writes none of it: no ledger
                                               event); download (JSON, CSV, HTML, PDF,
@@ -187,6 +188,7 @@ rules.add_rule(
 )
 rules.add_rule("issuance_request.decide", is_administrator | (is_issuer & issues_mechanism))
 rules.add_rule("issuance.create", is_administrator | (is_issuer & issues_mechanism))
+rules.add_rule("grid_factor.compute", is_administrator)
 rules.add_rule("issuance.revoke", is_administrator)
 rules.add_rule("block.set_status", is_administrator)
 rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
@@ -236,6 +238,7 @@ REFUSALS = {
     ),
     "issuance.create": _("Only an issuing body of this mechanism may issue it."),
     "issuance.revoke": _("Only a registry administrator may revoke issuances."),
+    "grid_factor.compute": _("Only a registry administrator may compute grid factors."),
     "block.set_status": _("Only a registry administrator may freeze or unfreeze units."),
     "holding.operate": _("You may operate only your own organisation's accounts."),
     "declaration.sign": _("Only the project's owner may sign its declarations."),

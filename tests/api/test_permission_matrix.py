@@ -56,10 +56,16 @@ from registry.models import (
     UnitClaim,
 )
 from registry.serials import Serial
-from registry.services import declaration_sign, production_record_create, project_register
+from registry.services import (
+    declaration_sign,
+    grid_region_create,
+    production_record_create,
+    project_register,
+)
 from tests.audit.support import isolated_report_queue
 from tests.conftest import RETIREMENT_DEFAULTS, ensure_mechanisms, month
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
+from tracking.accounting.services import grid_data_import
 from tracking.models import Block, Cancellation, Retirement, Transfer
 from tracking.services import block_cancel, block_retire, block_set_status, block_transfer
 
@@ -180,6 +186,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET registrations/{forest_registration}/":  (200, 200, 200, 404, 404, 200, 404, 401),
     "GET declarations/{windco_declaration}/units/":
                                                  (200, 200, 200, 200, 404, 200, 404, 401),
+    "GET grid-factors/":                         (200, 200, 200, 200, 200, 200, 200, 200),
+    "POST grid-factors/compute/":                (201, 403, 403, 403, 403, 403, 403, 401),
     "GET reports/":                              (200, 200, 200, 200, 200, 200, 200, 401),
     "POST reports/":                             (202, 403, 403, 403, 403, 202, 403, 401),
     "GET reports/{report}/":                     (200, 404, 404, 404, 404, 200, 404, 401),
@@ -472,6 +480,12 @@ def _build() -> Scenario:
         Serial("CN", wind_farm.code, "E", retired_block.vintage, retired_block.serials.lower)
     )
 
+    grid_region_create(actor=admin, code="north", name="North China", provinces=["CN-NM"])
+    grid_data_import(
+        actor=admin,
+        kind="generation",
+        content="region,period,source,generation_mwh,emissions_t\nnorth,2025-03,coal,400,360\n",
+    )
     assert seal() is None  # nothing has committed: see _checkpoint
     checkpoint = _checkpoint()
     s.add("checkpoint", checkpoint, checkpoint.sequence)
@@ -703,6 +717,7 @@ BODIES = {
     "POST neutrality-events/": _neutrality_event,
     "POST imports/": _import,
     "POST reports/": _report,
+    "POST grid-factors/compute/": lambda s, p: {"period": "2025-03"},
 }
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from registry.errors import DomainError, Forbidden, NotFound
+from registry.errors import Conflict, DomainError, Forbidden
 from registry.ledger import seal
 from registry.models import Checkpoint, LedgerEvent
 from registry.services import grid_region_create
@@ -217,7 +217,7 @@ def test_only_administrators_import_or_compute(grid_data, issuer, administrator)
         grid_data_import(actor=issuer, kind="generation", content=GENERATION)
     with pytest.raises(Forbidden):
         grid_factors_compute(actor=issuer, year=2025, month=3)
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict):
         grid_factors_compute(actor=administrator, year=2024, month=3)
 
 

@@ -22,7 +22,7 @@ from django.db.models import Max, Sum
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from registry.errors import DomainError, NotFound
+from registry.errors import Conflict, DomainError
 from registry.ledger import record_event, sha256_hex
 from registry.models import Checkpoint, GridRegion, LedgerEvent
 from registry.permissions import require_administrator
@@ -270,7 +270,7 @@ def grid_factors_compute(
             .order_by("region__code")
         )
         if not supplies:
-            raise NotFound(
+            raise Conflict(
                 _("There is no grid data for %(period)s.") % {"period": _label(year, month)},
                 code="no_grid_data",
                 field="period",

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tracking.api import views
+from tracking.api import grid, views
 
 router = SimpleRouter()
 router.register("blocks", views.BlockViewSet, basename="block")
@@ -19,5 +19,9 @@ router.register("neutrality-events", views.NeutralityEventViewSet, basename="neu
 
 urlpatterns = [
     path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),
+    path("grid-factors/", grid.GridFactorsView.as_view(), name="grid-factors"),
+    path(
+        "grid-factors/compute/", grid.GridFactorComputeView.as_view(), name="grid-factors-compute"
+    ),
     *router.urls,
 ]
