@@ -316,3 +316,7 @@ class CorrespondingAdjustmentAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Mark as completed (host country applied the adjustment)"))
     def mark_completed(self, request, queryset):
         return self._advance(request, queryset, CorrespondingAdjustment.Status.COMPLETED)
+
+
+# Emission accounting registers its own admin classes.
+from tracking.accounting import admin as accounting_admin  # noqa: E402,F401

@@ -5,6 +5,7 @@ and only then."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 import pytest
@@ -259,3 +260,24 @@ def test_the_periodic_task_recomputes_every_period_with_grid_data(administrator,
     periods = set(FactorComputation.objects.values_list("year", "month"))
     assert periods == {(2025, 3), (2024, None)}
     assert all(c.requested_by is None for c in FactorComputation.objects.all())
+
+
+def test_the_commands_import_and_compute(tmp_path, administrator, regions):
+    from django.core.management import CommandError, call_command
+
+    data = tmp_path / "generation.csv"
+    data.write_text(GENERATION, encoding="utf-8")
+    output = io.StringIO()
+    call_command(
+        "import_grid_data", "generation", str(data), user=administrator.username, stdout=output
+    )
+    assert "4 generation rows for 2025-03" in output.getvalue()
+    printed = io.StringIO()
+    call_command("compute_grid_factors", "2025-03", user=administrator.username, stdout=printed)
+    assert "north\taverage 0.720000000\tresidual 0.720000000" in printed.getvalue()
+
+    data.write_text("region,period,source,generation_mwh,emissions_t\nnorth,2025-03,coal,x,1\n")
+    with pytest.raises(CommandError, match="generation_mwh"):
+        call_command("import_grid_data", "generation", str(data), user=administrator.username)
+    with pytest.raises(CommandError, match="period"):
+        call_command("compute_grid_factors", "2031", user=administrator.username)
