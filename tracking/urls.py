@@ -1,10 +1,13 @@
-"""Plain pages of holdings: public retirement pages and certificates, holders' statements."""
+"""Plain pages of holdings: public retirement pages and certificates, holders' statements, the
+public grid factors."""
 
 from django.urls import path
 
 from tracking import views
+from tracking.accounting.views import grid_factors_page
 
 urlpatterns = [
+    path("public/grid-factors/", grid_factors_page, name="public-grid-factors"),
     path("retirements/<uuid:public_id>/", views.retirement_page, name="retirement-page"),
     path(
         "retirements/<uuid:public_id>/certificate.pdf",

@@ -79,3 +79,13 @@ def test_a_computation_of_a_bad_period_is_refused(computed, administrator, body,
         assert "period" in problem["errors"]
     if code:
         assert code in (problem["code"], problem.get("reason"))
+
+
+def test_the_public_page_shows_every_factor_with_its_formula(client, computed):
+    page = client.get("/public/grid-factors/").content.decode()
+    assert 'data-region="north"' in page
+    assert '<td class="number average">0.720000000</td>' in page
+    assert "EF_i = (E_i + Σ_j EF_j × Imp_ji) / (G_i + Σ_j Imp_ji)" in page
+    assert "RF = EF × S / (S − C)" in page
+    chinese = client.get("/public/grid-factors/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert chinese.status_code == 200
