@@ -593,4 +593,6 @@ from tracking.accounting.models import (  # noqa: E402,F401
     GridExchange,
     GridFactor,
     GridGeneration,
+    Scope2Certificate,
+    Scope2Report,
 )

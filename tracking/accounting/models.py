@@ -210,3 +210,97 @@ class GridFactor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region_id} {self.average_factor}"
+
+
+# --- scope 2 ------------------------------------------------------------------------------------
+
+
+class Scope2Report(GridPeriodFields):
+    """An organisation's scope 2 emissions of a year or month: location-based (consumption x
+    the region's average factor) and market-based (consumption less the MWh of its retired
+    certificates, x the residual factor), region by region, from one factor computation.
+
+    One report per organisation and period (database); each certificate it counts is a claim on
+    its retirement (``RetirementAllocation``), so no retirement counts twice.
+    """
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="scope2_reports",
+    )
+    computation = models.ForeignKey(
+        FactorComputation,
+        verbose_name=_("factors used"),
+        on_delete=models.PROTECT,
+        related_name="scope2_reports",
+    )
+    consumption_mwh = models.DecimalField(_("consumption (MWh)"), max_digits=20, decimal_places=6)
+    certificate_mwh = models.DecimalField(_("certificates (MWh)"), max_digits=20, decimal_places=6)
+    location_based_t = models.DecimalField(_("location-based (t)"), max_digits=20, decimal_places=6)
+    market_based_t = models.DecimalField(_("market-based (t)"), max_digits=20, decimal_places=6)
+    regions = models.JSONField(_("by grid region"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("scope 2 report")
+        verbose_name_plural = _("scope 2 reports")
+        constraints = [
+            _period_check("scope2_report"),
+            models.UniqueConstraint(
+                fields=["organisation", "year", "month"],
+                name="scope2_report_once_per_period",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.period_label}"
+
+
+class Scope2Certificate(models.Model):
+    """A retirement counted in a scope 2 report: the allocation that claims it for the report,
+    the region whose consumption it covers and the serial ranges retired."""
+
+    report = models.ForeignKey(
+        Scope2Report,
+        verbose_name=_("report"),
+        on_delete=models.PROTECT,
+        related_name="certificates",
+    )
+    retirement = models.ForeignKey(
+        "tracking.Retirement",
+        verbose_name=_("retirement"),
+        on_delete=models.PROTECT,
+        related_name="scope2_uses",
+    )
+    allocation = models.OneToOneField(
+        "tracking.RetirementAllocation",
+        verbose_name=_("allocation"),
+        on_delete=models.PROTECT,
+        related_name="scope2_use",
+    )
+    region = models.ForeignKey(
+        "registry.GridRegion", verbose_name=_("grid region"), on_delete=models.PROTECT
+    )
+    mwh = models.BigIntegerField(_("MWh"))
+    serial_ranges = models.JSONField(_("serial ranges"))
+
+    def __str__(self) -> str:
+        return f"{self.report_id}: {self.retirement_id}"
+
+    class Meta:
+        verbose_name = _("scope 2 certificate")
+        verbose_name_plural = _("scope 2 certificates")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["report", "retirement"], name="scope2_certificate_once_per_report"
+            )
+        ]
