@@ -585,3 +585,11 @@ class CorrespondingAdjustment(models.Model):
 
     def serial_range(self) -> serial_numbers.SerialRange:
         return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
+
+
+# Issue 7: accounting models live in tracking.accounting.models; imported here so Django finds them.
+from tracking.accounting.models import (  # noqa: E402,F401
+    ElectricityConsumption,
+    GreenPowerContract,
+    GreenPowerSettlement,
+)
