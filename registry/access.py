@@ -76,6 +76,14 @@ uniqueness report  admin, auditor: all;       request: admin, auditor (a report 
                    others: own requests       registry and writes none of it: no ledger
                                               event); download (JSON, CSV, HTML, PDF,
                                               findings): whoever sees it
+green power        admin, auditor: all;       create: admin, project owners (the
+contract           others: as generator's     generator's owner; the service checks it)
+                   owner or buyer
+electricity        admin, auditor: all;       create: admin, account operators of the
+consumption        others: their organisation organisation
+green power        admin, auditor: all;       settle a month: admin; confirm: admin (for a
+settlement         others: their contracts'   named party), account operators of either
+                                              party (the service checks which)
 =================  =========================  ==============================================
 
 Auditors read everything and write nothing (a uniqueness report they request is a read of the
@@ -205,6 +213,13 @@ rules.add_rule("neutrality_event.create", is_administrator)
 rules.add_rule("import_batch.create", is_administrator)
 rules.add_rule("external_record.match", is_administrator)
 rules.add_rule("uniqueness_report.request", is_administrator | is_auditor)
+# Green power settlement (issue 7): the services check which party an actor acts for.
+rules.add_rule("green_power_contract.create", is_administrator | is_project_owner)
+rules.add_rule(
+    "electricity_consumption.create", is_administrator | (is_account_operator & is_member_of)
+)
+rules.add_rule("green_power_settlement.settle", is_administrator)
+rules.add_rule("green_power_settlement.confirm", is_administrator | is_account_operator)
 
 
 REFUSALS = {
@@ -262,6 +277,18 @@ REFUSALS = {
     ),
     "uniqueness_report.request": _(
         "Only registry administrators and auditors may request uniqueness reports."
+    ),
+    "green_power_contract.create": _(
+        "Only the generator's owner or an administrator may record green power contracts."
+    ),
+    "electricity_consumption.create": _(
+        "You may record electricity consumption only for your own organisation."
+    ),
+    "green_power_settlement.settle": _(
+        "Only a registry administrator may settle a month of green power."
+    ),
+    "green_power_settlement.confirm": _(
+        "Only the generator's owner or the buyer may confirm a green power settlement."
     ),
 }
 
@@ -346,6 +373,21 @@ def _adjustments(user) -> Q:
     )
 
 
+def _green_power_parties(prefix: str) -> Callable[[Any], Q]:
+    """Contracts (or their settlements) of which the caller's organisation is the generator's
+    owner or the buyer."""
+
+    def scope(user) -> Q:
+        organisation_id = _organisation_id(user)
+        if not organisation_id:
+            return NOTHING
+        return Q(**{f"{prefix}generator_project__owner_id": organisation_id}) | Q(
+            **{f"{prefix}buyer_id": organisation_id}
+        )
+
+    return scope
+
+
 def _nobody(user) -> Q:
     """Administrators and auditors only (``visible`` lets them see everything)."""
     return NOTHING
@@ -387,6 +429,9 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "import_batch": _nobody,
     "external_record": _nobody,
     "uniqueness_report": _own_requests,
+    "green_power_contract": _green_power_parties(""),
+    "electricity_consumption": _own_organisation("organisation_id"),
+    "green_power_settlement": _green_power_parties("contract__"),
 }
 
 

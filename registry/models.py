@@ -596,6 +596,14 @@ class LedgerEvent(models.Model):
         GRID_REGION_UPDATED = "grid_region.updated", _("Grid region updated")
         GRID_DATA_IMPORTED = "grid_data.imported", _("Grid data imported")
         LEDGER_SEALED = "ledger.sealed", _("Ledger sealed by a person")
+        # Green power settlement (issue 7)
+        GREEN_POWER_CONTRACT_CREATED = (
+            "green_power.contract_created",
+            _("Green power contract created"),
+        )
+        CONSUMPTION_RECORDED = "consumption.recorded", _("Electricity consumption recorded")
+        GREEN_POWER_SETTLED = "green_power.settled", _("Green power month settled")
+        GREEN_POWER_CONFIRMED = "green_power.confirmed", _("Green power settlement confirmed")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

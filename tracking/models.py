@@ -587,9 +587,13 @@ class CorrespondingAdjustment(models.Model):
         return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
 
 
-# Emission accounting keeps its tables in tracking/accounting/models.py.
+# Emission accounting keeps its tables in tracking/accounting/models.py; imported here so that
+# Django finds them in the tracking app.
 from tracking.accounting.models import (  # noqa: E402,F401
+    ElectricityConsumption,
     FactorComputation,
+    GreenPowerContract,
+    GreenPowerSettlement,
     GridExchange,
     GridFactor,
     GridGeneration,

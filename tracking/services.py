@@ -173,6 +173,7 @@ def _pieces_by_quantity(
             quantity=quantity,
             available=quantity - remaining,
             for_transfer=for_transfer,
+            narrow=narrow,
         )
     return pieces
 
@@ -184,17 +185,18 @@ def _refuse_insufficient(
     quantity: int,
     available: int,
     for_transfer: bool,
+    narrow: Q | None = None,
 ) -> None:
     if for_transfer and mechanism.max_transfers is not None:
-        traded = (
-            Block.objects.filter(
-                account=account,
-                mechanism=mechanism,
-                status=Block.Status.ACTIVE,
-                transfer_count__gte=mechanism.max_transfers,
-            ).aggregate(total=Sum("quantity"))["total"]
-            or 0
+        past_limit = Block.objects.filter(
+            account=account,
+            mechanism=mechanism,
+            status=Block.Status.ACTIVE,
+            transfer_count__gte=mechanism.max_transfers,
         )
+        if narrow is not None:
+            past_limit = past_limit.filter(narrow)
+        traded = past_limit.aggregate(total=Sum("quantity"))["total"] or 0
         if available + traded >= quantity:
             raise RuleViolation.of(
                 "R9",
@@ -233,10 +235,26 @@ def _refuse_insufficient(
 
 
 def _pieces_by_range(
-    *, account: HoldingAccount, mechanism: Mechanism, serial_range: str, for_transfer: bool
+    *,
+    account: HoldingAccount,
+    mechanism: Mechanism,
+    serial_range: str,
+    for_transfer: bool,
+    project: Project | None = None,
+    vintage: int | None = None,
 ) -> list[Piece]:
-    """Lock the account's blocks covering exactly the given serial range, all active."""
+    """Lock the account's blocks covering exactly the given serial range, all active; with
+    ``project`` or ``vintage``, the range must be of that project and vintage."""
     stream, parsed = _parse_range(serial_range)
+    if (project is not None and stream.project_id != project.pk) or (
+        vintage is not None and parsed.vintage != vintage
+    ):
+        raise Conflict(
+            _("Serials %(range)s are not units of the project and vintage asked for.")
+            % {"range": serial_range},
+            code="units_not_held",
+            field="serial_range",
+        )
     wanted = parsed.serial_range
     locked = list(
         Block.objects.select_for_update(of=("self",))
@@ -307,20 +325,37 @@ def _select(
     quantity: Any,
     serial_range: Any,
     for_transfer: bool,
+    project: Project | None = None,
+    vintage: int | None = None,
 ) -> list[Piece]:
+    """The pieces an operation takes, by quantity (serial order) or by range; ``project`` and
+    ``vintage``, when given, restrict the units to those of that project and vintage."""
     if (quantity is None) == (serial_range is None):
         raise DomainError(
             _("Give either a quantity or a serial range, not both or neither."), field="quantity"
         )
     if quantity is not None:
+        narrow = None
+        if project is not None or vintage is not None:
+            narrow = Q()
+            if project is not None:
+                narrow &= Q(stream__project=project)
+            if vintage is not None:
+                narrow &= Q(vintage=vintage)
         return _pieces_by_quantity(
             account=account,
             mechanism=mechanism,
             quantity=_quantity(quantity),
             for_transfer=for_transfer,
+            narrow=narrow,
         )
     return _pieces_by_range(
-        account=account, mechanism=mechanism, serial_range=serial_range, for_transfer=for_transfer
+        account=account,
+        mechanism=mechanism,
+        serial_range=serial_range,
+        for_transfer=for_transfer,
+        project=project,
+        vintage=vintage,
     )
 
 
@@ -490,6 +525,8 @@ def block_transfer(
     quantity: int | None = None,
     serial_range: str | None = None,
     idempotency_key: str | None = None,
+    project: Project | None = None,
+    vintage: int | None = None,
 ) -> Transfer:
     """Move units of one mechanism between two accounts, by quantity (serial order) or range.
 
@@ -497,6 +534,8 @@ def block_transfer(
     active units than asked, retired / cancelled / expired / frozen units, and units that have
     reached the mechanism's transfer limit (a GEC may be traded once). All or nothing.
     A repeated ``idempotency_key`` of the same actor returns the first transfer unchanged.
+    ``project`` and ``vintage`` restrict the units moved to those of one project and vintage
+    (YYYYMM), as green power settlement needs: fewer such units than asked is refused.
     """
     mechanism = mechanism_resolve(mechanism)
     source = account_resolve(source_account, field="source_account")
@@ -523,6 +562,8 @@ def block_transfer(
                 quantity=quantity,
                 serial_range=serial_range,
                 for_transfer=True,
+                project=project,
+                vintage=vintage,
             )
             checks.run_transfer_checks(
                 actor=actor, mechanism=mechanism, source=source, target=target, pieces=pieces
@@ -585,6 +626,8 @@ def block_transfer(
                 "to": target.number,
                 "quantity": quantity,
                 "serial_range": serial_range,
+                **({"project": project.code} if project is not None else {}),
+                **({"vintage": vintage} if vintage is not None else {}),
             },
         )
         raise

@@ -65,7 +65,17 @@ from registry.services import (
 from tests.audit.support import isolated_report_queue
 from tests.conftest import RETIREMENT_DEFAULTS, ensure_mechanisms, month
 from tests.factories import HoldingAccountFactory, OrganisationFactory, UserFactory
-from tracking.accounting.services import grid_data_import
+from tracking.accounting.models import (
+    ElectricityConsumption,
+    GreenPowerContract,
+    GreenPowerSettlement,
+)
+from tracking.accounting.services import (
+    electricity_consumption_record,
+    green_power_contract_create,
+    green_power_settle_month,
+    grid_data_import,
+)
 from tracking.models import Block, Cancellation, Retirement, Transfer
 from tracking.services import block_cancel, block_retire, block_set_status, block_transfer
 
@@ -191,6 +201,14 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET reports/":                              (200, 200, 200, 200, 200, 200, 200, 401),
     "POST reports/":                             (202, 403, 403, 403, 403, 202, 403, 401),
     "GET reports/{report}/":                     (200, 404, 404, 404, 404, 200, 404, 401),
+    "GET accounting/contracts/":                 (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST accounting/contracts/":                (201, 403, 403, 201, 403, 403, 403, 401),
+    "GET accounting/consumption/":               (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST accounting/consumption/":              (201, 201, 201, 201, 201, 403, 403, 401),
+    "GET accounting/settlements/":               (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST accounting/settlements/":              (201, 403, 403, 403, 403, 403, 403, 401),
+    "POST accounting/settlements/{k1_settlement}/confirm/":
+                                                 (200, 404, 404, 200, 200, 403, 404, 401),
     "GET /api/schema/":                          (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/docs/":                            (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/redoc/":                           (200, 200, 200, 200, 200, 200, 200, 200),
@@ -486,6 +504,44 @@ def _build() -> Scenario:
         kind="generation",
         content="region,period,source,generation_mwh,emissions_t\nnorth,2025-03,coal,400,360\n",
     )
+    # Green power settlement: windco's wind farm sells to buyer-co (K1) and carbonco (K2);
+    # carbonco's solar farm sells to buyer-co (K3). March is settled, nobody has confirmed.
+    solar = project_register(
+        actor=admin, owner=carbonco, name="Gobi solar", province="CN-GS", technology="solar"
+    )
+    for name, project, source, buyer_organisation, target in (
+        ("k1", wind_farm, "owner_account", buyer.organisation, "buyer_account"),
+        ("k2", wind_farm, "owner_account", carbonco, "carbon_account"),
+        ("k3", solar, "carbon_account", buyer.organisation, "buyer_account"),
+    ):
+        contract = green_power_contract_create(
+            actor=admin,
+            code=name.upper(),
+            generator_project=project,
+            generator_account=s.objects[source],
+            buyer=buyer_organisation,
+            buyer_account=s.objects[target],
+            monthly_mwh="100",
+            valid_from="2025-03",
+        )
+        s.add(name, contract, contract.code)
+    for name, organisation in (
+        ("buyer_consumption", buyer.organisation),
+        ("carbonco_consumption", carbonco),
+    ):
+        consumption = electricity_consumption_record(
+            actor=admin,
+            organisation=organisation,
+            province="CN-BJ",
+            period_start=march[0],
+            period_end=march[1],
+            mwh="150",
+        )
+        s.add(name, consumption, consumption.pk)
+    for settlement in green_power_settle_month(actor=admin, month="2025-03"):
+        name = f"{settlement.contract.code.lower()}_settlement"
+        s.add(name, settlement, settlement.pk)
+
     assert seal() is None  # nothing has committed: see _checkpoint
     checkpoint = _checkpoint()
     s.add("checkpoint", checkpoint, checkpoint.sequence)
@@ -679,6 +735,31 @@ def _report(s: Scenario, persona: str) -> dict:
     return {"mechanism": "GEC", "vintage_from": 202503}
 
 
+def _contract(s: Scenario, persona: str) -> dict:
+    return {
+        "code": "K-NEW",
+        "generator_project": s.keys["wind_farm"],
+        "generator_account": "CN-00000001",
+        "buyer": "buyer-co",
+        "buyer_account": "CN-00000002",
+        "monthly_mwh": "100",
+        "valid_from": "2025-06",
+    }
+
+
+def _consumption(s: Scenario, persona: str) -> dict:
+    # Everyone records their own organisation's; the administrator names one.
+    body = {"province": "CN-BJ", "mwh": "10", **_period(2025, 6)}
+    if persona == "administrator":
+        body["organisation"] = "buyer-co"
+    return body
+
+
+def _confirm(s: Scenario, persona: str) -> dict:
+    # Parties confirm for their own side; an administrator names the side.
+    return {"side": "generator"} if persona == "administrator" else {}
+
+
 def _import(s: Scenario, persona: str) -> dict:
     canonical = Path(__file__).parent.parent / "interop" / "fixtures" / "canonical.csv"
     return {"layout": "canonical", "content": canonical.read_text(encoding="utf-8")}
@@ -718,6 +799,10 @@ BODIES = {
     "POST imports/": _import,
     "POST reports/": _report,
     "POST grid-factors/compute/": lambda s, p: {"period": "2025-03"},
+    "POST accounting/contracts/": _contract,
+    "POST accounting/consumption/": _consumption,
+    "POST accounting/settlements/": lambda s, p: {"month": "2025-04"},
+    "POST accounting/settlements/{k1_settlement}/confirm/": _confirm,
 }
 
 
@@ -803,6 +888,9 @@ LISTS: dict[str, tuple[type[Model], str, str]] = {
     "ledger/checkpoints/": (Checkpoint, "sequence", "sequence"),
     "registrations/": (MechanismRegistration, "id", "id"),
     "reports/": (UniquenessReport, "id", "id"),
+    "accounting/contracts/": (GreenPowerContract, "code", "code"),
+    "accounting/consumption/": (ElectricityConsumption, "id", "id"),
+    "accounting/settlements/": (GreenPowerSettlement, "id", "id"),
 }
 
 #: list path -> persona -> what the list holds: ALL rows, NOTHING, named scenario objects, or a Q
@@ -942,6 +1030,33 @@ VISIBLE: dict[str, dict[str, Any]] = {
         "second_issuer": ALL,
         "project_owner": NOTHING,
         "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "accounting/contracts/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": {"k1", "k2"},
+        "buyer": {"k1", "k3"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "accounting/consumption/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": NOTHING,
+        "buyer": {"buyer_consumption"},
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
+    "accounting/settlements/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": {"k1_settlement", "k2_settlement"},
+        "buyer": {"k1_settlement", "k3_settlement"},
         "auditor": ALL,
         "outsider": NOTHING,
     },

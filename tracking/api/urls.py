@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tracking.api import grid, views
+from tracking.api import green_power, grid, views
 
 router = SimpleRouter()
 router.register("blocks", views.BlockViewSet, basename="block")
@@ -16,6 +16,20 @@ router.register(
     basename="corresponding-adjustment",
 )
 router.register("neutrality-events", views.NeutralityEventViewSet, basename="neutrality-event")
+# Green power settlement (issue 7)
+router.register(
+    "accounting/contracts", green_power.GreenPowerContractViewSet, basename="green-power-contract"
+)
+router.register(
+    "accounting/consumption",
+    green_power.ElectricityConsumptionViewSet,
+    basename="electricity-consumption",
+)
+router.register(
+    "accounting/settlements",
+    green_power.GreenPowerSettlementViewSet,
+    basename="green-power-settlement",
+)
 
 urlpatterns = [
     path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),
