@@ -595,6 +595,7 @@ class LedgerEvent(models.Model):
         GRID_REGION_CREATED = "grid_region.created", _("Grid region created")
         GRID_REGION_UPDATED = "grid_region.updated", _("Grid region updated")
         GRID_DATA_IMPORTED = "grid_data.imported", _("Grid data imported")
+        SCOPE2_REPORTED = "scope2.reported", _("Scope 2 report made")
         LEDGER_SEALED = "ledger.sealed", _("Ledger sealed by a person")
         # Green power settlement (issue 7)
         GREEN_POWER_CONTRACT_CREATED = (

@@ -254,19 +254,16 @@ class RetirementCertificate:
     checkpoint: Checkpoint | None
 
 
-def retirement_certificate(*, public_id: Any) -> RetirementCertificate:
-    """The certificate of the retirement ``public_id``; NotFound for an unknown id."""
-    retirement = (
-        Retirement.objects.select_related("mechanism", "event").filter(public_id=public_id).first()
-    )
-    if retirement is None:
-        raise NotFound(_("No retirement has this id."), code="not_found", field="public_id")
-    blocks = list(
+def _retired_blocks(retirement: Retirement) -> list[Block]:
+    return list(
         retirement.blocks.select_related("stream__project").order_by(
             "stream__project__code", "vintage", "serials"
         )
     )
-    serial_ranges = [
+
+
+def _serial_ranges(blocks: list[Block]) -> list[str]:
+    return [
         text
         for block in blocks
         if (
@@ -278,6 +275,22 @@ def retirement_certificate(*, public_id: Any) -> RetirementCertificate:
             )
         )
     ]
+
+
+def retirement_serial_ranges(retirement: Retirement) -> list[str]:
+    """The serial ranges a retirement retired, as text, in project, vintage and serial order."""
+    return _serial_ranges(_retired_blocks(retirement))
+
+
+def retirement_certificate(*, public_id: Any) -> RetirementCertificate:
+    """The certificate of the retirement ``public_id``; NotFound for an unknown id."""
+    retirement = (
+        Retirement.objects.select_related("mechanism", "event").filter(public_id=public_id).first()
+    )
+    if retirement is None:
+        raise NotFound(_("No retirement has this id."), code="not_found", field="public_id")
+    blocks = _retired_blocks(retirement)
+    serial_ranges = _serial_ranges(blocks)
     projects = list({block.stream.project.pk: block.stream.project for block in blocks}.values())
     event = (
         LedgerEvent.objects.filter(

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('registry', '0015_ledger_kind_grid_data_imported'),
+        ('registry', '0014_ledger_kinds_of_green_power_settlement'),
         ('tracking', '0006_green_power_settlement'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
