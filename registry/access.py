@@ -72,6 +72,8 @@ issuance export    the public (setting        -
                    REGISTRY_INTEROP_PUBLIC_
                    EXPORT; else authenticated)
 grid factors       the public                 compute: admin
+scope 2 report     admin, auditor: all;       create: admin, account operators of the
+                   others: own organisation   organisation
 uniqueness report  admin, auditor: all;       request: admin, auditor (a report reads the
                    others: own requests       registry and writes none of it: no ledger
                                               event); download (JSON, CSV, HTML, PDF,
@@ -197,6 +199,7 @@ rules.add_rule(
 rules.add_rule("issuance_request.decide", is_administrator | (is_issuer & issues_mechanism))
 rules.add_rule("issuance.create", is_administrator | (is_issuer & issues_mechanism))
 rules.add_rule("grid_factor.compute", is_administrator)
+rules.add_rule("scope2_report.create", is_administrator | (is_account_operator & is_member_of))
 rules.add_rule("issuance.revoke", is_administrator)
 rules.add_rule("block.set_status", is_administrator)
 rules.add_rule("holding.operate", is_administrator | (is_account_operator & holds_account))
@@ -254,6 +257,7 @@ REFUSALS = {
     "issuance.create": _("Only an issuing body of this mechanism may issue it."),
     "issuance.revoke": _("Only a registry administrator may revoke issuances."),
     "grid_factor.compute": _("Only a registry administrator may compute grid factors."),
+    "scope2_report.create": _("You may report scope 2 only for your own organisation."),
     "block.set_status": _("Only a registry administrator may freeze or unfreeze units."),
     "holding.operate": _("You may operate only your own organisation's accounts."),
     "declaration.sign": _("Only the project's owner may sign its declarations."),
@@ -429,6 +433,7 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "import_batch": _nobody,
     "external_record": _nobody,
     "uniqueness_report": _own_requests,
+    "scope2_report": _own_organisation("organisation_id"),
     "green_power_contract": _green_power_parties(""),
     "electricity_consumption": _own_organisation("organisation_id"),
     "green_power_settlement": _green_power_parties("contract__"),

@@ -69,12 +69,15 @@ from tracking.accounting.models import (
     ElectricityConsumption,
     GreenPowerContract,
     GreenPowerSettlement,
+    Scope2Report,
 )
+from tracking.accounting.scope2 import scope2_report_create
 from tracking.accounting.services import (
     electricity_consumption_record,
     green_power_contract_create,
     green_power_settle_month,
     grid_data_import,
+    grid_factors_compute,
 )
 from tracking.models import Block, Cancellation, Retirement, Transfer
 from tracking.services import block_cancel, block_retire, block_set_status, block_transfer
@@ -198,6 +201,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
                                                  (200, 200, 200, 200, 404, 200, 404, 401),
     "GET grid-factors/":                         (200, 200, 200, 200, 200, 200, 200, 200),
     "POST grid-factors/compute/":                (201, 403, 403, 403, 403, 403, 403, 401),
+    "GET accounting/scope2-reports/":            (200, 200, 200, 200, 200, 200, 200, 401),
+    "POST accounting/scope2-reports/":           (201, 403, 403, 403, 201, 403, 403, 401),
+    "GET accounting/scope2-reports/{scope2_report}/":
+                                                 (200, 404, 404, 404, 404, 200, 404, 401),
     "GET reports/":                              (200, 200, 200, 200, 200, 200, 200, 401),
     "POST reports/":                             (202, 403, 403, 403, 403, 202, 403, 401),
     "GET reports/{report}/":                     (200, 404, 404, 404, 404, 200, 404, 401),
@@ -498,7 +505,7 @@ def _build() -> Scenario:
         Serial("CN", wind_farm.code, "E", retired_block.vintage, retired_block.serials.lower)
     )
 
-    grid_region_create(actor=admin, code="north", name="North China", provinces=["CN-NM"])
+    grid_region_create(actor=admin, code="north", name="North China", provinces=["CN-NM", "CN-BJ"])
     grid_data_import(
         actor=admin,
         kind="generation",
@@ -541,6 +548,9 @@ def _build() -> Scenario:
     for settlement in green_power_settle_month(actor=admin, month="2025-03"):
         name = f"{settlement.contract.code.lower()}_settlement"
         s.add(name, settlement, settlement.pk)
+    grid_factors_compute(actor=admin, year=2025, month=3)
+    carbonco_scope2 = scope2_report_create(actor=admin, organisation=carbonco, year=2025, month=3)
+    s.add("scope2_report", carbonco_scope2, carbonco_scope2.pk)
 
     assert seal() is None  # nothing has committed: see _checkpoint
     checkpoint = _checkpoint()
@@ -799,6 +809,10 @@ BODIES = {
     "POST imports/": _import,
     "POST reports/": _report,
     "POST grid-factors/compute/": lambda s, p: {"period": "2025-03"},
+    "POST accounting/scope2-reports/": lambda s, p: {
+        "organisation": "buyer-co",
+        "period": "2025-03",
+    },
     "POST accounting/contracts/": _contract,
     "POST accounting/consumption/": _consumption,
     "POST accounting/settlements/": lambda s, p: {"month": "2025-04"},
@@ -888,6 +902,7 @@ LISTS: dict[str, tuple[type[Model], str, str]] = {
     "ledger/checkpoints/": (Checkpoint, "sequence", "sequence"),
     "registrations/": (MechanismRegistration, "id", "id"),
     "reports/": (UniquenessReport, "id", "id"),
+    "accounting/scope2-reports/": (Scope2Report, "id", "id"),
     "accounting/contracts/": (GreenPowerContract, "code", "code"),
     "accounting/consumption/": (ElectricityConsumption, "id", "id"),
     "accounting/settlements/": (GreenPowerSettlement, "id", "id"),
@@ -895,6 +910,15 @@ LISTS: dict[str, tuple[type[Model], str, str]] = {
 
 #: list path -> persona -> what the list holds: ALL rows, NOTHING, named scenario objects, or a Q
 VISIBLE: dict[str, dict[str, Any]] = {
+    "accounting/scope2-reports/": {
+        "administrator": ALL,
+        "issuer": NOTHING,
+        "second_issuer": NOTHING,
+        "project_owner": NOTHING,
+        "buyer": NOTHING,
+        "auditor": ALL,
+        "outsider": NOTHING,
+    },
     "organizations/": {
         "administrator": ALL,
         "issuer": {"gec-centre"},

@@ -215,3 +215,33 @@ def test_reports_need_factors_consumption_and_known_retirements(
             actor=project_owner, organisation=windco, year=2025, month=3, retirements=["nope"]
         )
     assert unknown.value.field == "retirements[0]"
+
+
+def test_the_api_reports_with_the_certificates_listed_by_serial_range(
+    administrator, project_owner, windco, owner_account, gec_claim, consumption
+):
+    from tests.api.conftest import client_for
+
+    retirement = retire(project_owner, owner_account)
+    compute(administrator)
+    client = client_for(project_owner)
+    bad = client.post("/api/v1/accounting/scope2-reports/", {"period": "March"}, format="json")
+    assert bad.status_code == 400 and "period" in bad.json()["errors"]
+    response = client.post(
+        "/api/v1/accounting/scope2-reports/",
+        {"period": "2025-03", "retirements": [str(retirement.public_id)]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["organisation"] == windco.code and body["period"] == "2025-03"
+    assert D(body["market_based_t"]) == D(180) and D(body["location_based_t"]) == D(216)
+    [certificate] = body["certificates"]
+    assert certificate["retirement"] == str(retirement.public_id)
+    assert certificate["serial_ranges"][0].startswith("CN-")
+    again = client.post(
+        "/api/v1/accounting/scope2-reports/",
+        {"period": "2025-03", "retirements": [str(retirement.public_id)]},
+        format="json",
+    )
+    assert again.status_code == 409 and again.json()["code"] == "report_exists"

@@ -13,7 +13,14 @@ from django.utils.translation import gettext_lazy as _
 from registry.admin import ReadOnlyAdmin
 from registry.errors import DomainError
 from tracking.accounting import services
-from tracking.accounting.models import FactorComputation, GridExchange, GridFactor, GridGeneration
+from tracking.accounting.models import (
+    FactorComputation,
+    GridExchange,
+    GridFactor,
+    GridGeneration,
+    Scope2Certificate,
+    Scope2Report,
+)
 
 
 class GridDataUploadForm(forms.Form):
@@ -144,3 +151,32 @@ class FactorComputationAdmin(ReadOnlyAdmin):
         return _render(
             self, request, "admin/tracking/compute_factors.html", _("Compute grid factors"), form
         )
+
+
+class Scope2CertificateInline(admin.TabularInline):
+    model = Scope2Certificate
+    fields = ("retirement", "region", "mwh", "serial_ranges", "allocation")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(Scope2Report)
+class Scope2ReportAdmin(ReadOnlyAdmin):
+    """Scope 2 reports, made through scope2_report_create (API); read-only here."""
+
+    list_display = (
+        "id",
+        "organisation",
+        "period_label",
+        "consumption_mwh",
+        "certificate_mwh",
+        "location_based_t",
+        "market_based_t",
+        "created_at",
+    )
+    list_filter = ("year", "month")
+    list_select_related = ("organisation",)
+    search_fields = ("organisation__code", "organisation__name")
+    inlines = [Scope2CertificateInline]

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tracking.api import green_power, grid, views
+from tracking.api import green_power, grid, scope2, views
 
 router = SimpleRouter()
 router.register("blocks", views.BlockViewSet, basename="block")
@@ -30,6 +30,7 @@ router.register(
     green_power.GreenPowerSettlementViewSet,
     basename="green-power-settlement",
 )
+router.register("accounting/scope2-reports", scope2.Scope2ReportViewSet, basename="scope2-report")
 
 urlpatterns = [
     path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),
