@@ -4,10 +4,11 @@ public grid factors."""
 from django.urls import path
 
 from tracking import views
-from tracking.accounting.views import grid_factors_page
+from tracking.accounting.views import grid_factors_page, scope2_report_page
 
 urlpatterns = [
     path("public/grid-factors/", grid_factors_page, name="public-grid-factors"),
+    path("accounting/scope2/<int:report_id>/", scope2_report_page, name="scope2-report-page"),
     path("retirements/<uuid:public_id>/", views.retirement_page, name="retirement-page"),
     path(
         "retirements/<uuid:public_id>/certificate.pdf",

@@ -245,3 +245,22 @@ def test_the_api_reports_with_the_certificates_listed_by_serial_range(
         format="json",
     )
     assert again.status_code == 409 and again.json()["code"] == "report_exists"
+
+
+def test_the_report_page_explains_each_figure_to_the_organisation_only(
+    client, administrator, project_owner, buyer, windco, owner_account, gec_claim, consumption
+):
+    retirement = retire(project_owner, owner_account)
+    compute(administrator)
+    report = scope2_report_create(
+        actor=project_owner, organisation=windco, year=2025, month=3, retirements=[retirement]
+    )
+    url = f"/accounting/scope2/{report.pk}/"
+    assert client.get(url).status_code == 302  # to log in
+    client.force_login(buyer)
+    assert client.get(url).status_code == 404
+    client.force_login(project_owner)
+    page = client.get(url).content.decode()
+    assert '<td class="number market-based">180.000000 t</td>' in page
+    assert "(consumption − certificate MWh) ×" in page and "residual factor RF" in page
+    assert str(retirement.public_id) in page
