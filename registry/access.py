@@ -75,6 +75,9 @@ uniqueness report  admin, auditor: all;       request: admin, auditor (a report 
                    others: own requests       registry and writes none of it: no ledger
                                               event); download (JSON, CSV, HTML, PDF,
                                               findings): whoever sees it
+emission scenario  nothing is stored          compute (POST accounting/scenarios/): every
+(accounting)                                  authenticated user, any role; a calculation on
+                                              the body that reads and writes nothing
 =================  =========================  ==============================================
 
 Auditors read everything and write nothing (a uniqueness report they request is a read of the

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tracking.api import views
+from tracking.api import scenarios, views
 
 router = SimpleRouter()
 router.register("blocks", views.BlockViewSet, basename="block")
@@ -16,6 +16,8 @@ router.register(
     basename="corresponding-adjustment",
 )
 router.register("neutrality-events", views.NeutralityEventViewSet, basename="neutrality-event")
+# Issue 7: emission accounting.
+router.register("accounting/scenarios", scenarios.ScenarioViewSet, basename="accounting-scenario")
 
 urlpatterns = [
     path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),
