@@ -86,6 +86,9 @@ consumption        others: their organisation organisation
 green power        admin, auditor: all;       settle a month: admin; confirm: admin (for a
 settlement         others: their contracts'   named party), account operators of either
                                               party (the service checks which)
+emission scenario  nothing is stored          compute (POST accounting/scenarios/): every
+(accounting)                                  authenticated user, any role; a calculation on
+                                              the body that reads and writes nothing
 =================  =========================  ==============================================
 
 Auditors read everything and write nothing (a uniqueness report they request is a read of the

@@ -216,6 +216,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST accounting/settlements/":              (201, 403, 403, 403, 403, 403, 403, 401),
     "POST accounting/settlements/{k1_settlement}/confirm/":
                                                  (200, 404, 404, 200, 200, 403, 404, 401),
+    "POST accounting/scenarios/":                (200, 200, 200, 200, 200, 200, 200, 401),
     "GET /api/schema/":                          (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/docs/":                            (200, 200, 200, 200, 200, 200, 200, 200),
     "GET /api/redoc/":                           (200, 200, 200, 200, 200, 200, 200, 200),
@@ -770,6 +771,23 @@ def _confirm(s: Scenario, persona: str) -> dict:
     return {"side": "generator"} if persona == "administrator" else {}
 
 
+def _emission_scenario(s: Scenario, persona: str) -> dict:
+    return {
+        "generators": [
+            {"id": "coal", "region": "CN-HE", "emission_factor": 0.9},
+            {"id": "wind", "region": "CN-NM", "emission_factor": 0},
+        ],
+        "consumers": [
+            {
+                "id": "steel",
+                "region": "CN-HE",
+                "purchases": [{"generator": "coal", "mwh": 400}, {"generator": "wind", "mwh": 100}],
+                "certificates": [{"generator": "wind", "mwh": 100}],
+            }
+        ],
+    }
+
+
 def _import(s: Scenario, persona: str) -> dict:
     canonical = Path(__file__).parent.parent / "interop" / "fixtures" / "canonical.csv"
     return {"layout": "canonical", "content": canonical.read_text(encoding="utf-8")}
@@ -817,6 +835,7 @@ BODIES = {
     "POST accounting/consumption/": _consumption,
     "POST accounting/settlements/": lambda s, p: {"month": "2025-04"},
     "POST accounting/settlements/{k1_settlement}/confirm/": _confirm,
+    "POST accounting/scenarios/": _emission_scenario,
 }
 
 
@@ -870,11 +889,12 @@ def test_auditors_are_refused_every_write():
     auditor = PERSONAS.index("auditor")
     writes = {endpoint: codes[auditor] for endpoint, codes in MATRIX.items() if "POST" in endpoint}
     own_session = {"POST auth/token/", "POST auth/logout/", "POST auth/logout-all/"}
-    # A uniqueness report reads the registry and writes none of it (no ledger event).
-    reads = {"POST reports/"}
-    others = {code for endpoint, code in writes.items() if endpoint not in own_session | reads}
+    # A uniqueness report reads the registry and writes none of it (no ledger event); an
+    # emission scenario is a calculation on the request body alone.
+    reads = {"POST reports/": 202, "POST accounting/scenarios/": 200}
+    others = {code for endpoint, code in writes.items() if endpoint not in own_session | set(reads)}
     assert others == {403}
-    assert {writes[endpoint] for endpoint in reads} == {202}
+    assert {endpoint: writes[endpoint] for endpoint in reads} == reads
 
 
 # --- lists hold only what the caller may see --------------------------------------------------

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tracking.api import green_power, grid, scope2, views
+from tracking.api import green_power, grid, scenarios, scope2, views
 
 router = SimpleRouter()
 router.register("blocks", views.BlockViewSet, basename="block")
@@ -31,6 +31,8 @@ router.register(
     basename="green-power-settlement",
 )
 router.register("accounting/scope2-reports", scope2.Scope2ReportViewSet, basename="scope2-report")
+# Issue 7: emission accounting.
+router.register("accounting/scenarios", scenarios.ScenarioViewSet, basename="accounting-scenario")
 
 urlpatterns = [
     path("verify/<str:serial>/", views.VerifyView.as_view(), name="verify"),
