@@ -18,7 +18,13 @@ from registry.errors import DoubleClaim
 from registry.ledger import seal
 from registry.models import Mechanism
 from registry.serials import SerialRange
-from registry.services import declaration_sign, production_record_create, project_register
+from registry.services import (
+    declaration_sign,
+    grid_region_create,
+    production_record_create,
+    project_register,
+)
+from tracking.accounting.services import grid_data_import, grid_factors_compute
 from tracking.services import block_retire, block_transfer
 
 DEMO_ADMIN = "admin"
@@ -69,9 +75,59 @@ class Command(BaseCommand):
             )
         except DoubleClaim as refusal:
             self.stdout.write(f"refused as expected: {refusal.message}")
+        self._grid(administrator)
         seal()
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
         self._print_login()
+
+    def _grid(self, administrator: User) -> None:
+        """Three grid regions with three months of statistics (orders of magnitude of the
+        Chinese grids, not official figures) and their factors, so /public/grid-factors/ and
+        the steel company's scope 2 have something to show."""
+        regions = {
+            "north": ("North China", "华北电网", ["CN-BJ", "CN-TJ", "CN-HE", "CN-SX", "CN-NM"]),
+            "northwest": ("Northwest China", "西北电网", ["CN-SN", "CN-GS", "CN-QH", "CN-NX"]),
+            "east": ("East China", "华东电网", ["CN-SH", "CN-JS", "CN-ZJ", "CN-AH", "CN-FJ"]),
+        }
+        for code, (name, name_zh, provinces) in regions.items():
+            grid_region_create(
+                actor=administrator, code=code, name=name, name_zh=name_zh, provinces=provinces
+            )
+        sources = {
+            "north": [
+                ("coal", 30_000_000, 26_400_000),
+                ("wind", 6_000_000, 0),
+                ("solar", 2_500_000, 0),
+            ],
+            "northwest": [
+                ("coal", 15_000_000, 13_500_000),
+                ("wind", 5_000_000, 0),
+                ("solar", 4_000_000, 0),
+                ("hydro", 3_000_000, 0),
+            ],
+            "east": [
+                ("coal", 35_000_000, 29_750_000),
+                ("gas", 4_000_000, 1_600_000),
+                ("nuclear", 6_000_000, 0),
+                ("solar", 3_000_000, 0),
+            ],
+        }
+        months = ("2025-01", "2025-02", "2025-03")
+        generation = ["region,period,source,generation_mwh,emissions_t"] + [
+            f"{code},{period},{source},{mwh},{tonnes}"
+            for period in months
+            for code, rows in sources.items()
+            for source, mwh, tonnes in rows
+        ]
+        exchanges = ["period,from_region,to_region,mwh"] + [
+            line
+            for period in months
+            for line in (f"{period},northwest,north,2000000", f"{period},north,east,3000000")
+        ]
+        grid_data_import(actor=administrator, kind="generation", content="\n".join(generation))
+        grid_data_import(actor=administrator, kind="exchanges", content="\n".join(exchanges))
+        for month_number in (1, 2, 3):
+            grid_factors_compute(actor=administrator, year=2025, month=month_number)
 
     def _print_login(self) -> None:
         self.stdout.write(f"admin login: {DEMO_ADMIN} / {DEMO_PASSWORD}")
