@@ -37,7 +37,22 @@ def _period_check(prefix: str) -> models.CheckConstraint:
     )
 
 
-class GridGeneration(GridPeriodFields):
+class ImportedGridRow(GridPeriodFields):
+    """A row of grid statistics of a period, with who imported it and when."""
+
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("imported by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class GridGeneration(ImportedGridRow):
     """What one source (coal, gas, wind, ...) generated in a grid region in a period, and what it
     emitted: imported from the grid's statistics. One row per region, period and source."""
 
@@ -50,13 +65,6 @@ class GridGeneration(GridPeriodFields):
     source = models.SlugField(_("source"), max_length=32)
     generation_mwh = models.DecimalField(_("generation (MWh)"), max_digits=20, decimal_places=3)
     emissions_t = models.DecimalField(_("emissions (tCO2)"), max_digits=20, decimal_places=3)
-    imported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("imported by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("grid generation")
@@ -78,7 +86,7 @@ class GridGeneration(GridPeriodFields):
         return f"{self.region_id} {self.period_label} {self.source}"
 
 
-class GridExchange(GridPeriodFields):
+class GridExchange(ImportedGridRow):
     """MWh that flowed from one grid region into another in a period."""
 
     exporter = models.ForeignKey(
@@ -94,13 +102,6 @@ class GridExchange(GridPeriodFields):
         related_name="imports",
     )
     mwh = models.DecimalField(_("MWh"), max_digits=20, decimal_places=3)
-    imported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("imported by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("grid exchange")
