@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
 from accounts.selectors import account_resolve
-from registry.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
+from registry.errors import Conflict, DomainError, Forbidden, RuleViolation
 from registry.ledger import record_event, record_refusal
 from registry.models import LedgerEvent, Project
 from registry.permissions import is_administrator, require_administrator
@@ -78,7 +78,8 @@ def _project_resolve(project: Project | str) -> Project:
         return project
     found = Project.objects.filter(code=str(project or "").strip().upper()).first()
     if found is None:
-        raise NotFound(
+        # A name in the request body that names nothing is bad input (400), not a missing page.
+        raise DomainError(
             _("Unknown project %(project)s.") % {"project": project},
             code="unknown_project",
             field="generator_project",
@@ -91,7 +92,7 @@ def _organisation_resolve(organisation: Organisation | str, *, field: str) -> Or
         return organisation
     found = Organisation.objects.filter(code=str(organisation or "").strip()).first()
     if found is None:
-        raise NotFound(
+        raise DomainError(
             _("Unknown organisation %(organisation)s.") % {"organisation": organisation},
             code="unknown_organisation",
             field=field,

@@ -18,7 +18,7 @@ from accounts.models import Organisation
 from registry.api.base import RegistryGenericViewSet
 from registry.api.pagination import IdCursorPagination
 from registry.api.serializers import PeriodField
-from registry.errors import DomainError, NotFound
+from registry.errors import DomainError
 from tracking.accounting import services
 from tracking.accounting.models import (
     ElectricityConsumption,
@@ -219,7 +219,7 @@ class ElectricityConsumptionViewSet(RegistryGenericViewSet, mixins.ListModelMixi
         if code:
             organisation = Organisation.objects.filter(code=code).first()
             if organisation is None:
-                raise NotFound(
+                raise DomainError(
                     _("Unknown organisation %(organisation)s.") % {"organisation": code},
                     code="unknown_organisation",
                     field="organisation",
