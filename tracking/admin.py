@@ -316,3 +316,7 @@ class CorrespondingAdjustmentAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Mark as completed (host country applied the adjustment)"))
     def mark_completed(self, request, queryset):
         return self._advance(request, queryset, CorrespondingAdjustment.Status.COMPLETED)
+
+
+# Issue 7: the accounting admin registers its models on import.
+import tracking.accounting.admin  # noqa: E402,F401

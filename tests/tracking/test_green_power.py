@@ -552,3 +552,27 @@ def test_bad_consumption_and_malformed_json_are_400(api, buyer, administrator):
     response = api(administrator).post(SETTLEMENTS, {"month": "2025-3"})
     assert response.status_code == 400
     assert "month" in response.json()["errors"]
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_and_confirms_through_the_service(
+    client, superuser, march_record, march_contract, administrator, buyer
+):
+    from django.urls import reverse
+
+    _consume(buyer, buyer.organisation, 2025, 3, "10")
+    (settlement,) = green_power_settle_month(actor=administrator, month="2025-03")
+    client.force_login(superuser)
+    for name in ("greenpowercontract", "electricityconsumption", "greenpowersettlement"):
+        assert client.get(reverse(f"admin:tracking_{name}_changelist")).status_code == 200
+    url = reverse("admin:tracking_greenpowersettlement_changelist")
+    response = client.post(
+        url, {"action": "confirm_for_buyer", "_selected_action": [settlement.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    settlement.refresh_from_db()
+    assert settlement.buyer_confirmed_by == superuser
+    assert settlement.generator_confirmed_by is None
+    assert client.get(reverse("admin:tracking_greenpowersettlement_add")).status_code == 403
