@@ -60,7 +60,7 @@ def month_number(value: Any, *, field: str = "month") -> int:
             number = int(match.group(1)) * 100 + int(match.group(2))
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
-    if number is None or not (190001 <= number <= 999912 and 1 <= number % 100 <= 12):
+    if number is None or not (200001 <= number <= 210012 and 1 <= number % 100 <= 12):
         raise DomainError(_('Give the month as "YYYY-MM".'), code="invalid_month", field=field)
     return number
 
