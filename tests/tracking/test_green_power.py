@@ -408,6 +408,18 @@ def test_a_month_is_recomputed_until_someone_confirms_and_never_behind_a_later_m
     assert refused.value.code == "month_confirmed"
 
 
+def test_confirming_a_settlement_replaced_by_a_recomputation_is_refused(
+    march_record, march_contract, administrator, buyer
+):
+    _consume(buyer, buyer.organisation, 2025, 3, "10")
+    (stale,) = green_power_settle_month(actor=administrator, month="2025-03")
+    (fresh,) = green_power_settle_month(actor=administrator, month="2025-03")
+    with pytest.raises(Conflict) as refused:
+        green_power_settlement_confirm(actor=buyer, settlement=stale)
+    assert refused.value.code == "settlement_recomputed"
+    assert green_power_settlement_confirm(actor=buyer, settlement=fresh).buyer_confirmed_by == buyer
+
+
 def test_who_may_confirm_and_for_which_party(
     march_record, march_contract, administrator, project_owner, buyer, auditor, outsider, issuer
 ):

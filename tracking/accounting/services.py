@@ -24,6 +24,7 @@ from registry.models import LedgerEvent, Project
 from registry.permissions import is_administrator, require_administrator
 from registry.roles import Role
 from registry.services import _as_quantity, _validate_period, validate_subdivision
+from registry.transactions import retry_transaction
 from tracking.accounting import selectors
 from tracking.accounting.models import (
     ElectricityConsumption,
@@ -313,6 +314,7 @@ def _settlement_payload(row: GreenPowerSettlement) -> dict[str, Any]:
     }
 
 
+@retry_transaction()
 def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowerSettlement]:
     """Compute the settlement of every contract active in ``month`` and store one row each.
 
@@ -330,11 +332,14 @@ def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowe
     month = month_number(month)
     with transaction.atomic():
         contracts = list(selectors.contracts_active_in(month).select_for_update(of=("self",)))
-        existing = GreenPowerSettlement.objects.select_for_update().filter(month=month)
-        if (
-            existing.exclude(status=GreenPowerSettlement.Status.COMPUTED).exists()
-            or existing.filter(generator_confirmed_by__isnull=False).exists()
-            or existing.filter(buyer_confirmed_by__isnull=False).exists()
+        # Lock every row of the month before looking at it, so that a confirmation cannot slip
+        # in between the check and the replacement.
+        existing = list(GreenPowerSettlement.objects.select_for_update().filter(month=month))
+        if any(
+            row.status != GreenPowerSettlement.Status.COMPUTED
+            or row.generator_confirmed_by_id
+            or row.buyer_confirmed_by_id
+            for row in existing
         ):
             raise Conflict(
                 _("Settlements of %(month)s have been confirmed; they cannot be recomputed.")
@@ -382,7 +387,7 @@ def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowe
                 carried_mwh=carried,
             )
         )
-        existing.delete()
+        GreenPowerSettlement.objects.filter(pk__in=[row.pk for row in existing]).delete()
         now = timezone.now()
         rows = []
         for contract in contracts:
@@ -493,6 +498,7 @@ def _transfer_settled_gecs(settlement: GreenPowerSettlement) -> None:
     settlement.refusal_message = ""
 
 
+@retry_transaction()
 def green_power_settlement_confirm(
     *, actor: User, settlement: GreenPowerSettlement, side: str | None = None
 ) -> GreenPowerSettlement:
@@ -523,8 +529,15 @@ def green_power_settlement_confirm(
                 "contract__buyer_account",
                 "generator_confirmed_by",
             )
-            .get(pk=settlement.pk)
+            .filter(pk=settlement.pk)
+            .first()
         )
+        if locked is None:  # the month was recomputed meanwhile: its rows were replaced
+            raise Conflict(
+                _("This settlement was recomputed; confirm the new one."),
+                code="settlement_recomputed",
+                field="settlement",
+            )
         chosen = _side_of(actor, locked, side)
         retry = locked.status == GreenPowerSettlement.Status.REFUSED
         if locked.status not in (
