@@ -408,6 +408,18 @@ def test_a_month_is_recomputed_until_someone_confirms_and_never_behind_a_later_m
     assert refused.value.code == "month_confirmed"
 
 
+def test_confirming_a_settlement_replaced_by_a_recomputation_is_refused(
+    march_record, march_contract, administrator, buyer
+):
+    _consume(buyer, buyer.organisation, 2025, 3, "10")
+    (stale,) = green_power_settle_month(actor=administrator, month="2025-03")
+    (fresh,) = green_power_settle_month(actor=administrator, month="2025-03")
+    with pytest.raises(Conflict) as refused:
+        green_power_settlement_confirm(actor=buyer, settlement=stale)
+    assert refused.value.code == "settlement_recomputed"
+    assert green_power_settlement_confirm(actor=buyer, settlement=fresh).buyer_confirmed_by == buyer
+
+
 def test_who_may_confirm_and_for_which_party(
     march_record, march_contract, administrator, project_owner, buyer, auditor, outsider, issuer
 ):
@@ -453,3 +465,126 @@ def test_contracts_outside_their_months_are_not_settled(
 ):
     _contract(administrator, wind_farm, owner_account, buyer, buyer_account, valid_from="2025-04")
     assert green_power_settle_month(actor=administrator, month="2025-03") == []
+
+
+# --- through the API --------------------------------------------------------------------------
+
+PROBLEM = "application/problem+json"
+CONTRACTS = "/api/v1/accounting/contracts/"
+CONSUMPTION = "/api/v1/accounting/consumption/"
+SETTLEMENTS = "/api/v1/accounting/settlements/"
+
+
+def _contract_body(wind_farm, **changes) -> dict:
+    return {
+        "code": "K1",
+        "generator_project": wind_farm.code,
+        "generator_account": "CN-00000001",
+        "buyer": "buyer-co",
+        "buyer_account": "CN-00000002",
+        "monthly_mwh": "800",
+        "valid_from": "2025-03",
+        **changes,
+    }
+
+
+def test_the_api_settles_a_month_and_moves_the_gecs_after_both_confirm(
+    api, gec_claim, administrator, project_owner, buyer, wind_farm, buyer_account
+):
+    # 800 contracted, 700.6 consumed, 1,000.4 produced: 700 settled, 0.6 carried.
+    created = api(project_owner).post(CONTRACTS, _contract_body(wind_farm))
+    assert created.status_code == 201, created.content
+    assert created.json()["valid_to"] is None
+    start, end = month(2025, 3)
+    consumed = api(buyer).post(
+        CONSUMPTION,
+        {
+            "province": "CN-BJ",
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            "mwh": "700.6",
+        },
+    )
+    assert consumed.status_code == 201, consumed.content
+    assert consumed.json()["organisation"] == "buyer-co"
+    settled = api(administrator).post(SETTLEMENTS, {"month": "2025-03"})
+    assert settled.status_code == 201, settled.content
+    (row,) = settled.json()
+    assert (row["month"], row["settled_mwh"], row["carried_out_mwh"]) == (
+        "2025-03",
+        700,
+        "0.600000",
+    )
+    confirm = f"{SETTLEMENTS}{row['id']}/confirm/"
+    assert api(buyer).post(confirm, {}).json()["status"] == "computed"
+    answer = api(project_owner).post(confirm, {}).json()
+    assert answer["status"] == "transferred"
+    assert answer["transfer"] == str(Transfer.objects.get().public_id)
+    assert _held(buyer_account, vintage=202503) == 700
+    listed = api(buyer).get(SETTLEMENTS, {"month": "2025-03"}).json()["results"]
+    assert [entry["status"] for entry in listed] == ["transferred"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"monthly_mwh": "-1"}, "monthly_mwh"),
+        ({"generator_project": "NOPE99"}, "generator_project"),
+        ({"valid_from": "March"}, "valid_from"),
+    ],
+)
+def test_bad_contract_input_is_400_naming_the_field(
+    api, project_owner, wind_farm, owner_account, buyer_account, changes, field
+):
+    response = api(project_owner).post(CONTRACTS, _contract_body(wind_farm, **changes))
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert field in body["errors"], body
+
+
+def test_bad_consumption_and_malformed_json_are_400(api, buyer, administrator):
+    response = api(buyer).post(
+        CONSUMPTION, data='{"province": "CN-BJ",', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == PROBLEM
+    start, end = month(2025, 3)
+    response = api(buyer).post(
+        CONSUMPTION,
+        {
+            "province": "CN-BJ",
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            "mwh": "-3",
+        },
+    )
+    assert response.status_code == 400
+    assert "mwh" in response.json()["errors"]
+    response = api(administrator).post(SETTLEMENTS, {"month": "2025-3"})
+    assert response.status_code == 400
+    assert "month" in response.json()["errors"]
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_and_confirms_through_the_service(
+    client, superuser, march_record, march_contract, administrator, buyer
+):
+    from django.urls import reverse
+
+    _consume(buyer, buyer.organisation, 2025, 3, "10")
+    (settlement,) = green_power_settle_month(actor=administrator, month="2025-03")
+    client.force_login(superuser)
+    for name in ("greenpowercontract", "electricityconsumption", "greenpowersettlement"):
+        assert client.get(reverse(f"admin:tracking_{name}_changelist")).status_code == 200
+    url = reverse("admin:tracking_greenpowersettlement_changelist")
+    response = client.post(
+        url, {"action": "confirm_for_buyer", "_selected_action": [settlement.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    settlement.refresh_from_db()
+    assert settlement.buyer_confirmed_by == superuser
+    assert settlement.generator_confirmed_by is None
+    assert client.get(reverse("admin:tracking_greenpowersettlement_add")).status_code == 403

@@ -25,12 +25,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
 from accounts.selectors import account_resolve
-from registry.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
+from registry.errors import Conflict, DomainError, Forbidden, RuleViolation
 from registry.ledger import record_event, record_refusal, sha256_hex
 from registry.models import Checkpoint, GridRegion, LedgerEvent, Project
 from registry.permissions import is_administrator, require_administrator
 from registry.roles import Role
 from registry.services import _as_quantity, _validate_period, validate_subdivision
+from registry.transactions import retry_transaction
 from tracking.accounting import factors as factor_math
 from tracking.accounting import selectors
 from tracking.accounting.models import (
@@ -383,7 +384,7 @@ def month_number(value: Any, *, field: str = "month") -> int:
             number = int(match.group(1)) * 100 + int(match.group(2))
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
-    if number is None or not (190001 <= number <= 999912 and 1 <= number % 100 <= 12):
+    if number is None or not (200001 <= number <= 210012 and 1 <= number % 100 <= 12):
         raise DomainError(_('Give the month as "YYYY-MM".'), code="invalid_month", field=field)
     return number
 
@@ -401,7 +402,8 @@ def _project_resolve(project: Project | str) -> Project:
         return project
     found = Project.objects.filter(code=str(project or "").strip().upper()).first()
     if found is None:
-        raise NotFound(
+        # A name in the request body that names nothing is bad input (400), not a missing page.
+        raise DomainError(
             _("Unknown project %(project)s.") % {"project": project},
             code="unknown_project",
             field="generator_project",
@@ -414,7 +416,7 @@ def _organisation_resolve(organisation: Organisation | str, *, field: str) -> Or
         return organisation
     found = Organisation.objects.filter(code=str(organisation or "").strip()).first()
     if found is None:
-        raise NotFound(
+        raise DomainError(
             _("Unknown organisation %(organisation)s.") % {"organisation": organisation},
             code="unknown_organisation",
             field=field,
@@ -635,6 +637,7 @@ def _settlement_payload(row: GreenPowerSettlement) -> dict[str, Any]:
     }
 
 
+@retry_transaction()
 def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowerSettlement]:
     """Compute the settlement of every contract active in ``month`` and store one row each.
 
@@ -652,11 +655,14 @@ def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowe
     month = month_number(month)
     with transaction.atomic():
         contracts = list(selectors.contracts_active_in(month).select_for_update(of=("self",)))
-        existing = GreenPowerSettlement.objects.select_for_update().filter(month=month)
-        if (
-            existing.exclude(status=GreenPowerSettlement.Status.COMPUTED).exists()
-            or existing.filter(generator_confirmed_by__isnull=False).exists()
-            or existing.filter(buyer_confirmed_by__isnull=False).exists()
+        # Lock every row of the month before looking at it, so that a confirmation cannot slip
+        # in between the check and the replacement.
+        existing = list(GreenPowerSettlement.objects.select_for_update().filter(month=month))
+        if any(
+            row.status != GreenPowerSettlement.Status.COMPUTED
+            or row.generator_confirmed_by_id
+            or row.buyer_confirmed_by_id
+            for row in existing
         ):
             raise Conflict(
                 _("Settlements of %(month)s have been confirmed; they cannot be recomputed.")
@@ -704,7 +710,7 @@ def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowe
                 carried_mwh=carried,
             )
         )
-        existing.delete()
+        GreenPowerSettlement.objects.filter(pk__in=[row.pk for row in existing]).delete()
         now = timezone.now()
         rows = []
         for contract in contracts:
@@ -815,6 +821,7 @@ def _transfer_settled_gecs(settlement: GreenPowerSettlement) -> None:
     settlement.refusal_message = ""
 
 
+@retry_transaction()
 def green_power_settlement_confirm(
     *, actor: User, settlement: GreenPowerSettlement, side: str | None = None
 ) -> GreenPowerSettlement:
@@ -845,8 +852,15 @@ def green_power_settlement_confirm(
                 "contract__buyer_account",
                 "generator_confirmed_by",
             )
-            .get(pk=settlement.pk)
+            .filter(pk=settlement.pk)
+            .first()
         )
+        if locked is None:  # the month was recomputed meanwhile: its rows were replaced
+            raise Conflict(
+                _("This settlement was recomputed; confirm the new one."),
+                code="settlement_recomputed",
+                field="settlement",
+            )
         chosen = _side_of(actor, locked, side)
         retry = locked.status == GreenPowerSettlement.Status.REFUSED
         if locked.status not in (

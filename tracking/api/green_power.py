@@ -18,7 +18,7 @@ from accounts.models import Organisation
 from registry.api.base import RegistryGenericViewSet
 from registry.api.pagination import IdCursorPagination
 from registry.api.serializers import PeriodField
-from registry.errors import DomainError, NotFound
+from registry.errors import DomainError
 from tracking.accounting import services
 from tracking.accounting.models import (
     ElectricityConsumption,
@@ -70,8 +70,11 @@ class GreenPowerContractCreateSerializer(serializers.Serializer):
     buyer = serializers.CharField(max_length=32, help_text="Organisation code.")
     buyer_account = serializers.CharField(max_length=32, help_text="Account number.")
     monthly_mwh = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0)
-    valid_from = serializers.CharField(max_length=7, help_text='First month, "YYYY-MM".')
-    valid_to = serializers.CharField(
+    valid_from = serializers.RegexField(
+        MONTH_TEXT.pattern, max_length=7, help_text='First month, "YYYY-MM".'
+    )
+    valid_to = serializers.RegexField(
+        MONTH_TEXT.pattern,
         max_length=7,
         required=False,
         allow_null=True,
@@ -143,7 +146,9 @@ class GreenPowerSettlementSerializer(serializers.ModelSerializer):
 
 
 class SettleMonthSerializer(serializers.Serializer):
-    month = serializers.CharField(max_length=7, help_text='The month to settle, "YYYY-MM".')
+    month = serializers.RegexField(
+        MONTH_TEXT.pattern, max_length=7, help_text='The month to settle, "YYYY-MM".'
+    )
 
 
 class ConfirmSettlementSerializer(serializers.Serializer):
@@ -219,7 +224,7 @@ class ElectricityConsumptionViewSet(RegistryGenericViewSet, mixins.ListModelMixi
         if code:
             organisation = Organisation.objects.filter(code=code).first()
             if organisation is None:
-                raise NotFound(
+                raise DomainError(
                     _("Unknown organisation %(organisation)s.") % {"organisation": code},
                     code="unknown_organisation",
                     field="organisation",
