@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import HoldingAccount
+from accounts.models import HoldingAccount, Organisation
 from registry.errors import NotFound
 
 # Block statuses (tracking.Block.Status), named here because accounts sits below tracking.
@@ -48,3 +48,17 @@ def balances_of(accounts) -> dict[int, list[dict]]:
         )
         entry[row["blocks__status"]] = row["units"]
     return {pk: list(per_mechanism.values()) for pk, per_mechanism in balances.items()}
+
+
+def organisation_resolve(organisation: Organisation | str, *, field: str) -> Organisation:
+    """An Organisation from an instance or its code; ``unknown_organisation`` otherwise."""
+    if isinstance(organisation, Organisation):
+        return organisation
+    found = Organisation.objects.filter(code=str(organisation or "").strip()).first()
+    if found is None:
+        raise NotFound(
+            _("Unknown organisation %(organisation)s.") % {"organisation": organisation},
+            code="unknown_organisation",
+            field=field,
+        )
+    return found

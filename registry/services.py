@@ -459,7 +459,7 @@ def vintage_of(moment: dt.datetime, time_zone: str) -> int:
     return local.year * 100 + local.month
 
 
-def _as_quantity(value: Any, *, field: str) -> Decimal:
+def parse_quantity(value: Any, *, field: str) -> Decimal:
     if isinstance(value, (bool, float)):
         # Floats cannot state metered quantities exactly; bools are not numbers here.
         raise DomainError(_("Give quantities as decimals or integers."), field=field)
@@ -492,7 +492,7 @@ def _aware_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
     return DateTimeTZRange(start, end, "[)")
 
 
-def _validate_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
+def validated_period(start: dt.datetime, end: dt.datetime) -> DateTimeTZRange:
     """A production period: aware, ordered, and already over."""
     period = _aware_period(start, end)
     latest = timezone.now() + dt.timedelta(hours=settings.REGISTRY_FUTURE_TOLERANCE_HOURS)
@@ -605,8 +605,8 @@ def production_validate(
             code="project_not_approved",
             field="project",
         )
-    amount = _as_quantity(quantity, field="quantity")
-    period = _validate_period(period_start, period_end)
+    amount = parse_quantity(quantity, field="quantity")
+    period = validated_period(period_start, period_end)
     if unit_kind == UnitKind.ELECTRICITY and project.capacity_mw is not None:
         hours = Decimal((period_end - period_start).total_seconds()) / Decimal(3600)
         ceiling = project.capacity_mw * hours * Decimal(str(settings.REGISTRY_CAPACITY_MARGIN))

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
-from accounts.selectors import account_resolve
+from accounts.selectors import account_resolve, organisation_resolve
 from registry import serials as serial_numbers
 from registry.errors import Conflict, DomainError, NotFound, RuleViolation
 from registry.ledger import record_event, record_flag, record_refusal
@@ -1353,19 +1353,6 @@ def corresponding_adjustment_set_status(
     return adjustment
 
 
-def _organisation_resolve(organisation: Organisation | str, *, field: str) -> Organisation:
-    if isinstance(organisation, Organisation):
-        return organisation
-    found = Organisation.objects.filter(code=str(organisation or "").strip()).first()
-    if found is None:
-        raise NotFound(
-            _("Unknown organisation %(organisation)s.") % {"organisation": organisation},
-            code="unknown_organisation",
-            field=field,
-        )
-    return found
-
-
 def _projects_resolve(projects: Sequence[Project | str]) -> list[Project]:
     codes = [project.code if isinstance(project, Project) else str(project) for project in projects]
     found = {project.code: project for project in Project.objects.filter(code__in=codes)}
@@ -1411,7 +1398,7 @@ def neutrality_event_create(
             field="end_date",
         )
     location = validate_subdivision(location, field="location")
-    organiser = _organisation_resolve(organiser, field="organiser")
+    organiser = organisation_resolve(organiser, field="organiser")
     built_for_it = _projects_resolve(projects)
     with transaction.atomic():
         event = NeutralityEvent.objects.create(

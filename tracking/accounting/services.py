@@ -24,13 +24,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
-from accounts.selectors import account_resolve
+from accounts.selectors import account_resolve, organisation_resolve
 from registry.errors import Conflict, DomainError, Forbidden, RuleViolation
 from registry.ledger import record_event, record_refusal, sha256_hex
 from registry.models import Checkpoint, GridRegion, LedgerEvent, Project
 from registry.permissions import is_administrator, require_administrator
 from registry.roles import Role
-from registry.services import _as_quantity, _validate_period, validate_subdivision
+from registry.services import parse_quantity, validate_subdivision, validated_period
 from registry.transactions import retry_transaction
 from tracking.accounting import factors as factor_math
 from tracking.accounting import selectors
@@ -411,19 +411,6 @@ def _project_resolve(project: Project | str) -> Project:
     return found
 
 
-def _organisation_resolve(organisation: Organisation | str, *, field: str) -> Organisation:
-    if isinstance(organisation, Organisation):
-        return organisation
-    found = Organisation.objects.filter(code=str(organisation or "").strip()).first()
-    if found is None:
-        raise DomainError(
-            _("Unknown organisation %(organisation)s.") % {"organisation": organisation},
-            code="unknown_organisation",
-            field=field,
-        )
-    return found
-
-
 def _require_active_account(account: HoldingAccount, *, field: str) -> None:
     if account.status != HoldingAccount.Status.ACTIVE:
         raise Conflict(
@@ -488,7 +475,7 @@ def green_power_contract_create(
         )
     source = account_resolve(generator_account, field="generator_account")
     target = account_resolve(buyer_account, field="buyer_account")
-    buyer_organisation = _organisation_resolve(buyer, field="buyer")
+    buyer_organisation = organisation_resolve(buyer, field="buyer")
     if source.organisation_id != project.owner_id:
         raise DomainError(
             _("Account %(account)s is not an account of the project's owner.")
@@ -510,7 +497,7 @@ def green_power_contract_create(
         )
     _require_active_account(source, field="generator_account")
     _require_active_account(target, field="buyer_account")
-    mwh = _as_quantity(monthly_mwh, field="monthly_mwh")
+    mwh = parse_quantity(monthly_mwh, field="monthly_mwh")
     if mwh <= 0:
         raise DomainError(_("Contracted MWh must be more than zero."), field="monthly_mwh")
     first = month_number(valid_from, field="valid_from")
@@ -579,15 +566,15 @@ def electricity_consumption_record(
     a period that is empty, naive or not over, a negative or non-decimal quantity, and a period
     overlapping another of the same organisation, province and site. One ledger event.
     """
-    consumer = _organisation_resolve(organisation, field="organisation")
+    consumer = organisation_resolve(organisation, field="organisation")
     if not (is_administrator(actor) or _acts_for(actor, consumer.pk)):
         raise Forbidden(
             _("You may record consumption only for your own organisation."),
             field="organisation",
         )
     province = validate_subdivision(province, field="province")
-    period = _validate_period(period_start, period_end)
-    amount = _as_quantity(mwh, field="mwh")
+    period = validated_period(period_start, period_end)
+    amount = parse_quantity(mwh, field="mwh")
     site = str(site or "").strip()[:100]
     try:
         with transaction.atomic():

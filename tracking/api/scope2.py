@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
-from accounts.models import Organisation
+from accounts.selectors import organisation_resolve
 from registry.api.base import RegistryGenericViewSet
 from registry.errors import NotFound
 from tracking.accounting import services
@@ -99,19 +99,16 @@ class Scope2ReportViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.
     @extend_schema(request=Scope2ReportCreateSerializer, responses={201: Scope2ReportSerializer})
     def create(self, request):
         fields = self.validated(Scope2ReportCreateSerializer)
-        code = fields.get("organisation")
-        organisation = (
-            Organisation.objects.filter(code=code).first()
-            if code
-            else getattr(request.user, "organisation", None)
-        )
+        if fields.get("organisation"):
+            organisation = organisation_resolve(fields["organisation"], field="organisation")
+        else:
+            organisation = getattr(request.user, "organisation", None)
         if organisation is None:
-            message = (
-                _("Unknown organisation %(code)s.") % {"code": code}
-                if code
-                else _("You belong to no organisation; name one.")
+            raise NotFound(
+                _("You belong to no organisation; name one."),
+                code="unknown_organisation",
+                field="organisation",
             )
-            raise NotFound(message, code="unknown_organisation", field="organisation")
         self.require("scope2_report.create", organisation)
         year, month = services.parse_period(fields["period"])
         report = scope2_report_create(
