@@ -588,3 +588,20 @@ def test_the_admin_lists_and_confirms_through_the_service(
     assert settlement.buyer_confirmed_by == superuser
     assert settlement.generator_confirmed_by is None
     assert client.get(reverse("admin:tracking_greenpowersettlement_add")).status_code == 403
+
+
+def test_the_month_page_explains_each_figure_to_the_parties(
+    client, gec_claim, march_contract, administrator, buyer, second_issuer, outsider
+):
+    _consume(administrator, buyer.organisation, 2025, 3, "700.6")
+    green_power_settle_month(actor=administrator, month="2025-03")
+    url = "/accounting/green-power/2025-03/"
+    assert client.get(url).status_code == 302  # to log in
+    client.force_login(outsider)
+    assert 'data-contract="K1"' not in client.get(url).content.decode()
+    client.force_login(buyer)
+    page = client.get(url).content.decode()
+    assert 'data-contract="K1"' in page
+    assert '<td class="number settled">700</td>' in page
+    assert "consumption / total contracted" in page
+    assert client.get("/accounting/green-power/2025-13/").status_code == 404

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from registry.access import visible
 from registry.documents import DOCUMENT_FONT_CSS
-from tracking.accounting.models import Scope2Report
+from tracking.accounting.models import GreenPowerSettlement, Scope2Report
 from tracking.accounting.selectors import published_factors
 
 
@@ -48,4 +48,29 @@ def scope2_report_page(request: HttpRequest, report_id: int) -> HttpResponse:
         request,
         "tracking/scope2_report.html",
         {"report": report, "certificates": certificates, "font_css": DOCUMENT_FONT_CSS},
+    )
+
+
+@require_GET
+def green_power_settlement_page(request: HttpRequest, month: str) -> HttpResponse:
+    """The green power settlements of a month ("YYYY-MM") that the reader may see (the parties of
+    each contract, administrators, auditors), each figure with the rule that gives it."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("rest_framework:login"))
+    year, number = (int(part) for part in month.split("-"))
+    if not 1 <= number <= 12:
+        raise Http404(_("No such month."))
+    settlements = visible(
+        request.user,
+        "green_power_settlement",
+        GreenPowerSettlement.objects.filter(month=year * 100 + number),
+    ).select_related("contract__generator_project", "contract__buyer", "transfer")
+    return render(
+        request,
+        "tracking/green_power_settlement.html",
+        {
+            "month": f"{year:04d}-{number:02d}",
+            "settlements": settlements.order_by("contract__code"),
+            "font_css": DOCUMENT_FONT_CSS,
+        },
     )
