@@ -63,12 +63,7 @@ class Command(BaseCommand):
         try:
             result = scenario.compute(scenario.parse(document))
         except scenario.ScenarioError as error:
-            raise _refuse(
-                gettext("%(file)s: %(field)s: %(message)s")
-                % {
-                    "file": name,
-                    "field": error.field or gettext("the document"),
-                    "message": translated(error),
-                }
-            ) from None
+            # Only punctuation joins the parts: each is translated already.
+            field = error.field or gettext("the document")
+            raise _refuse(f"{name}: {field}: {translated(error)}") from None
         self.stdout.write(json.dumps(scenario.as_json(result), indent=2, ensure_ascii=False))
