@@ -410,6 +410,12 @@ def test_a_delivery_that_finds_the_report_running_elsewhere_leaves_it_alone(audi
         assert uniqueness_report_run(report_id=report.pk) is None
         untouched = UniquenessReport.objects.get(pk=report.pk)
         assert (untouched.status, untouched.attempts) == ("queued", 0)
+        # Released explicitly: closing the connection frees the lock only when the server
+        # process has exited, which may come after the next line's attempt to take it.
+        with elsewhere.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, %s)", [UNIQUENESS_REPORT_RUN, report.pk % 2**31]
+            )
     finally:
         elsewhere.close()
     assert uniqueness_report_run(report_id=report.pk).status == "passed"
