@@ -264,3 +264,29 @@ def test_the_report_page_explains_each_figure_to_the_organisation_only(
     assert '<td class="number market-based">180.000000 t</td>' in page
     assert "(consumption − certificate MWh) ×" in page and "residual factor RF" in page
     assert str(retirement.public_id) in page
+
+
+def test_consumption_is_imported_from_csv_all_or_nothing(tmp_path, administrator, windco, grid):
+    from django.core.management import CommandError, call_command
+
+    from tracking.accounting.models import ElectricityConsumption
+
+    data = tmp_path / "consumption.csv"
+    header = "organisation,province,period_start,period_end,mwh,site\n"
+    data.write_text(
+        header
+        + f"{windco.code},CN-HE,2025-03-01T00:00:00+08:00,2025-04-01T00:00:00+08:00,300,plant 1\n"
+        + f"{windco.code},CN-ZZ,2025-03-01T00:00:00+08:00,2025-04-01T00:00:00+08:00,5,plant 2\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError, match="row 3, province"):
+        call_command("import_consumption", str(data), user=administrator.username)
+    assert not ElectricityConsumption.objects.exists()
+
+    data.write_text(
+        header
+        + f"{windco.code},CN-HE,2025-03-01T00:00:00+08:00,2025-04-01T00:00:00+08:00,300,plant 1\n",
+        encoding="utf-8",
+    )
+    call_command("import_consumption", str(data), user=administrator.username)
+    assert ElectricityConsumption.objects.get().mwh == 300
