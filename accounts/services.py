@@ -17,7 +17,7 @@ def organisation_create(
     *, actor: User, code: str, name: str, kind: str, country: str = "CN"
 ) -> Organisation:
     """Create an organisation; only administrators may. Codes are unique."""
-    require_administrator(actor, "create organisations")
+    require_administrator(actor, _("create organisations"))
     if kind not in Organisation.Kind.values:
         raise DomainError(_("Unknown organisation kind %(kind)s.") % {"kind": kind}, field="kind")
     if not code or Organisation.objects.filter(code=code).exists():
@@ -40,7 +40,7 @@ def organisation_create(
 def holding_account_open(*, actor: User, organisation: Organisation, name: str) -> HoldingAccount:
     """Open an active account for an organisation with the next account number."""
     if not actor.is_registry_administrator and actor.organisation_id != organisation.pk:
-        require_administrator(actor, "open accounts for another organisation")
+        require_administrator(actor, _("open accounts for another organisation"))
     with transaction.atomic():
         # The number derives from the primary key, taken from its sequence first, so the row is
         # written once and concurrent openings never share a provisional number.
@@ -82,7 +82,7 @@ def holding_account_set_status(
     holds no active or frozen units. A closed account never reopens.
     """
     if status in ("frozen", "active"):
-        require_administrator(actor, "freeze or unfreeze accounts")
+        require_administrator(actor, _("freeze or unfreeze accounts"))
     elif status == "closed":
         require_account_operator(actor, account)
     else:

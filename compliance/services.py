@@ -131,7 +131,7 @@ def compliance_scheme_create(
     registered for the authority in ``province`` (the scheme's seat); its carbon stream carries
     every allowance's serials. One ledger event: the budget project's registration.
     """
-    require_administrator(actor, "create compliance schemes")
+    require_administrator(actor, _("create compliance schemes"))
     code = (code or "").strip()
     if not code or slugify(code) != code:
         raise DomainError(
@@ -209,7 +209,7 @@ def covered_entity_register(
     One entry per organisation and scheme (unique constraint). One ledger event: the opening of
     the compliance account.
     """
-    require_administrator(actor, "register covered entities")
+    require_administrator(actor, _("register covered entities"))
     if CoveredEntity.objects.filter(scheme=scheme, organisation=organisation).exists():
         raise Conflict(
             _("%(organisation)s is already covered by %(scheme)s.")
@@ -255,7 +255,7 @@ def verified_emissions_record(
     Writes an ``emissions.verified`` ledger event; the rows are never deleted and a superseded
     figure never changes.
     """
-    require_administrator(actor, "record verified emissions")
+    require_administrator(actor, _("record verified emissions"))
     year = _year(compliance_year)
     quantity = _whole(quantity, field="quantity", minimum=0)
     try:
@@ -438,7 +438,7 @@ def allowances_allocate(
     from the entity's account (cancelled), refused with ``insufficient_allowances`` (409) when the
     account no longer holds enough. One ledger event (``allowances.allocated``).
     """
-    require_administrator(actor, "allocate allowances")
+    require_administrator(actor, _("allocate allowances"))
     year = _year(compliance_year)
     if kind not in Allocation.Kind.values:
         raise DomainError(_("Unknown allocation kind %(kind)s.") % {"kind": kind}, field="kind")

@@ -159,7 +159,7 @@ def grid_region_create(
     The code is a unique lowercase slug; every province is a valid ISO 3166-2 code that no other
     grid region contains (the database refuses it too). One ledger event.
     """
-    require_administrator(actor, "create grid regions")
+    require_administrator(actor, _("create grid regions"))
     code = (code or "").strip()
     if not GRID_REGION_CODE.match(code):
         raise DomainError(
@@ -213,7 +213,7 @@ def grid_region_update(
 
     Same checks as creation. One ledger event with what changed, none when nothing did.
     """
-    require_administrator(actor, "change grid regions")
+    require_administrator(actor, _("change grid regions"))
     name, codes = grid_region_validate(name=name, provinces=provinces, grid_region=grid_region)
     name_zh = (name_zh or "").strip()
     with transaction.atomic():
@@ -273,7 +273,7 @@ def mechanism_create(
     """Add a mechanism (administrators only), with the organisations allowed to issue it named
     by their codes. Codes are unique; unknown organisation codes are refused. One ledger event.
     """
-    require_administrator(actor, "create mechanisms")
+    require_administrator(actor, _("create mechanisms"))
     code = (code or "").strip()
     if not code or len(code) > Mechanism._meta.get_field("code").max_length:
         raise DomainError(_("A mechanism code has 1 to 16 characters."), field="code")
@@ -427,7 +427,7 @@ def project_register(
 
 def project_set_status(*, actor: User, project: Project, status: str, reason: str = "") -> Project:
     """Approve or reject a pending project (administrators only), as a compare-and-set."""
-    require_administrator(actor, "approve or reject projects")
+    require_administrator(actor, _("approve or reject projects"))
     if status not in (Project.Status.APPROVED, Project.Status.REJECTED):
         raise DomainError(
             _("Unknown project status %(status)s.") % {"status": status}, field="status"
@@ -781,7 +781,7 @@ def declaration_revoke(*, actor: User, declaration: Declaration, reason: str) ->
     if not is_administrator(actor) and not (
         actor.role == Role.PROJECT_OWNER and actor.organisation_id == declaration.project.owner_id
     ):
-        require_administrator(actor, "revoke declarations of other organisations")
+        require_administrator(actor, _("revoke declarations of other organisations"))
     with transaction.atomic():
         changed = Declaration.objects.filter(pk=declaration.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()

@@ -995,7 +995,7 @@ def _refuse_unfreezing_under_ccer_registration(block: Block) -> None:
 
 def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> Block:
     """Freeze or unfreeze a whole block (administrators), as a compare-and-set update."""
-    require_administrator(actor, "freeze or unfreeze units")
+    require_administrator(actor, _("freeze or unfreeze units"))
     if status not in (Block.Status.ACTIVE, Block.Status.FROZEN):
         raise DomainError(
             _("Unknown block status %(status)s.") % {"status": status}, field="status"
@@ -1046,7 +1046,7 @@ def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
     Refused if any of its units are retired: a retirement is final. A derived claim and the
     source claim it consumed are revoked together.
     """
-    require_administrator(actor, "revoke issuances")
+    require_administrator(actor, _("revoke issuances"))
     if not (reason or "").strip():
         raise DomainError(_("A reason is required."), code="reason_required", field="reason")
     with transaction.atomic():
@@ -1297,7 +1297,7 @@ def corresponding_adjustment_set_status(
     Backward or skipped steps are refused here (409 ``invalid_status_change``) and by the
     database trigger underneath; once completed, units of the range may be retired abroad (R14).
     """
-    require_administrator(actor, "change the status of corresponding adjustments")
+    require_administrator(actor, _("change the status of corresponding adjustments"))
     if status not in CorrespondingAdjustment.Status.values:
         raise DomainError(
             _("Unknown adjustment status %(status)s.") % {"status": status}, field="status"
@@ -1385,7 +1385,7 @@ def neutrality_event_create(
     an R11 rule.flagged event naming the event and its projects, which is what auditors need
     to see: from now on these projects are barred from credit issuance.
     """
-    require_administrator(actor, "record neutrality events")
+    require_administrator(actor, _("record neutrality events"))
     if not (name or "").strip():
         raise DomainError(_("An event needs a name."), field="name")
     for field, day in (("start_date", start_date), ("end_date", end_date)):

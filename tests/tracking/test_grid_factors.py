@@ -281,3 +281,16 @@ def test_the_commands_import_and_compute(tmp_path, administrator, regions):
         call_command("import_grid_data", "generation", str(data), user=administrator.username)
     with pytest.raises(CommandError, match="period"):
         call_command("compute_grid_factors", "2031", user=administrator.username)
+
+
+def test_a_refusal_names_the_operation_in_the_reader_s_language(issuer):
+    """Messages are made in the language active when the refusal is raised (the request's)."""
+    from django.utils import translation
+
+    for language, expected in (
+        ("zh-hans", "仅登记簿管理员可执行此操作：创建电网区域。"),
+        ("en", "Only a registry administrator may create grid regions."),
+    ):
+        with translation.override(language), pytest.raises(Forbidden) as refusal:
+            grid_region_create(actor=issuer, code="west", name="West", provinces=["CN-XZ"])
+        assert str(refusal.value.message) == expected

@@ -638,7 +638,7 @@ def green_power_settle_month(*, actor: User, month: int | str) -> list[GreenPowe
     the rows are then replaced. Otherwise ``month_confirmed`` / ``later_month_settled``.
     One ledger event with every contract's figures.
     """
-    require_administrator(actor, "settle green power")
+    require_administrator(actor, _("settle green power"))
     month = month_number(month)
     with transaction.atomic():
         contracts = list(selectors.contracts_active_in(month).select_for_update(of=("self",)))
