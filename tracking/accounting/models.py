@@ -15,6 +15,11 @@ from django.utils.translation import gettext_lazy as _
 # --- grid data and factors ---------------------------------------------------------------------
 
 
+def period_label(year: int, month: int | None) -> str:
+    """``2025`` for a year, ``2025-03`` for a month."""
+    return f"{year}" if month is None else f"{year}-{month:02d}"
+
+
 class GridPeriodFields(models.Model):
     """A year (``month`` empty) or one month of a year."""
 
@@ -26,7 +31,7 @@ class GridPeriodFields(models.Model):
 
     @property
     def period_label(self) -> str:
-        return f"{self.year}" if self.month is None else f"{self.year}-{self.month:02d}"
+        return period_label(self.year, self.month)
 
 
 def _period_check(prefix: str) -> models.CheckConstraint:

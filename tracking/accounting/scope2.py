@@ -19,11 +19,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
@@ -39,27 +36,15 @@ from tracking.accounting.models import (
     GridFactor,
     Scope2Certificate,
     Scope2Report,
+    period_label,
 )
-from tracking.accounting.selectors import period_bounds
+from tracking.accounting.selectors import local_period, period_bounds
 from tracking.models import Retirement
 from tracking.selectors import retirement_serial_ranges
 from tracking.services import retirement_allocate
 
 TONNES = Decimal("0.000001")
 OPERATOR_ROLES = (Role.HOLDER, Role.PROJECT_OWNER, Role.ISSUER)
-
-
-def _label(year: int, month: int | None) -> str:
-    return f"{year}" if month is None else f"{year}-{month:02d}"
-
-
-def _local_period(year: int, month: int | None) -> DateTimeTZRange:
-    """The report's period in the registry's time zone, as a half-open range of instants."""
-    zone = ZoneInfo(settings.TIME_ZONE)
-    start, end = period_bounds(year, month)
-    return DateTimeTZRange(
-        dt.datetime.combine(start, dt.time(), zone), dt.datetime.combine(end, dt.time(), zone), "[)"
-    )
 
 
 def _computation(year: int, month: int | None) -> FactorComputation:
@@ -72,7 +57,8 @@ def _computation(year: int, month: int | None) -> FactorComputation:
         if computation is not None:
             return computation
     raise Conflict(
-        _("No grid factors have been computed for %(period)s.") % {"period": _label(year, month)},
+        _("No grid factors have been computed for %(period)s.")
+        % {"period": period_label(year, month)},
         code="no_grid_factors",
         field="period",
     )
@@ -127,7 +113,7 @@ def scope2_report_create(
         raise Forbidden(
             _("You may report scope 2 only for your own organisation."), field="organisation"
         )
-    label = _label(year, month)
+    label = period_label(year, month)
     if Scope2Report.objects.filter(organisation=organisation, year=year, month=month).exists():
         raise Conflict(
             _("%(organisation)s already has a scope 2 report for %(period)s.")
@@ -135,7 +121,7 @@ def scope2_report_create(
             code="report_exists",
             field="period",
         )
-    period = _local_period(year, month)
+    period = local_period(year, month)
     first_day, after_last_day = period_bounds(year, month)
     region_of = dict(GridRegionProvince.objects.values_list("province", "grid_region_id"))
 

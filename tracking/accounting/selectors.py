@@ -22,7 +22,12 @@ from registry.models import (
     Stream,
     UnitKind,
 )
-from tracking.accounting.models import FactorComputation, GridFactor
+from tracking.accounting.models import (
+    ElectricityConsumption,
+    FactorComputation,
+    GreenPowerContract,
+    GridFactor,
+)
 from tracking.models import Block, Retirement
 
 ZERO = Decimal(0)
@@ -121,14 +126,20 @@ def published_factors():
 # =============================================================================================
 
 
-def month_period(month: int) -> DateTimeTZRange:
-    """The calendar month YYYYMM as a half-open period in the registry's time zone (China
-    Standard Time), the local month that settlement and vintages use."""
+def local_period(year: int, month: int | None) -> DateTimeTZRange:
+    """A year or a month as a half-open period in the registry's time zone (China Standard
+    Time), the local period that settlement, scope 2 and vintages use."""
     zone = ZoneInfo(settings.TIME_ZONE)
+    start, end = period_bounds(year, month)
+    return DateTimeTZRange(
+        dt.datetime.combine(start, dt.time(), zone), dt.datetime.combine(end, dt.time(), zone), "[)"
+    )
+
+
+def month_period(month: int) -> DateTimeTZRange:
+    """The calendar month YYYYMM as a local period (``local_period``)."""
     year, number = divmod(month, 100)
-    start = dt.datetime(year, number, 1, tzinfo=zone)
-    end = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
-    return DateTimeTZRange(start, end, "[)")
+    return local_period(year, number)
 
 
 def previous_month(month: int) -> int:
@@ -138,8 +149,6 @@ def previous_month(month: int) -> int:
 
 def contracts_active_in(month: int):
     """Green power contracts whose months include ``month``, in primary-key order."""
-    from tracking.accounting.models import GreenPowerContract
-
     return (
         GreenPowerContract.objects.filter(valid_from__lte=month)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=month))
@@ -179,8 +188,6 @@ def consumption_mwh(organisation_ids: Iterable[int], period: DateTimeTZRange) ->
     """Per organisation, the MWh of its consumption rows wholly inside ``period`` (rows that
     straddle its bounds belong to no single month and are left out). Organisations without
     any: 0."""
-    from tracking.accounting.models import ElectricityConsumption
-
     ids = list(organisation_ids)
     totals = dict.fromkeys(ids, Decimal(0))
     rows = (

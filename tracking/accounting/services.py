@@ -42,6 +42,7 @@ from tracking.accounting.models import (
     GridExchange,
     GridFactor,
     GridGeneration,
+    period_label,
 )
 from tracking.accounting.selectors import claimed_mwh
 from tracking.accounting.settlement import Contract, SettlementInput, settle
@@ -145,10 +146,6 @@ def _period(row, number: int) -> tuple[int, int | None]:
         raise _row_error(number, "period", error.message) from None
 
 
-def _label(year: int, month: int | None) -> str:
-    return f"{year}" if month is None else f"{year}-{month:02d}"
-
-
 def grid_data_import(*, actor: User, kind: str, content: str) -> GridImport:
     """Import grid statistics from CSV, all or nothing (administrators).
 
@@ -182,7 +179,7 @@ def grid_data_import(*, actor: User, kind: str, content: str) -> GridImport:
             for row in parsed:
                 row.imported_by = actor
             GridExchange.objects.bulk_create(parsed)
-        periods = sorted({_label(row.year, row.month) for row in parsed})
+        periods = sorted({period_label(row.year, row.month) for row in parsed})
         result = GridImport(
             kind=kind, rows=len(parsed), periods=periods, content_sha256=sha256_hex(content)
         )
@@ -283,7 +280,7 @@ def grid_factors_compute(
         )
         if not supplies:
             raise Conflict(
-                _("There is no grid data for %(period)s.") % {"period": _label(year, month)},
+                _("There is no grid data for %(period)s.") % {"period": period_label(year, month)},
                 code="no_grid_data",
                 field="period",
             )
@@ -306,7 +303,7 @@ def grid_factors_compute(
         except factor_math.FactorError as error:
             raise DomainError(
                 _("The grid data of %(period)s gives no factor: %(reason)s")
-                % {"period": _label(year, month), "reason": error.message},
+                % {"period": period_label(year, month), "reason": error.message},
                 code="invalid_grid_data",
                 field=error.field,
             ) from None
