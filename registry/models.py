@@ -147,6 +147,12 @@ class Project(models.Model):
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
 
+    # Technologies whose output is electricity: they record MWh (E) directly, and their tonnes
+    # CO2e exist only as units derived from those MWh (never a metered tonne stream of their own).
+    GENERATING_TECHNOLOGIES = frozenset(
+        {Technology.WIND, Technology.SOLAR, Technology.HYDRO, Technology.BIOMASS}
+    )
+
     code = models.CharField(_("project code"), max_length=6, unique=True)
     name = models.CharField(_("name"), max_length=200)
     owner = models.ForeignKey(
@@ -187,6 +193,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+    @property
+    def generates_electricity(self) -> bool:
+        """Whether the asset's output is electricity (see ``GENERATING_TECHNOLOGIES``)."""
+        return self.technology in self.GENERATING_TECHNOLOGIES
 
 
 class Stream(models.Model):
