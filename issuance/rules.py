@@ -589,7 +589,8 @@ CATALOGUE: tuple[Rule, ...] = (
         _("Only held, active units move; a GEC may be traded once."),
         REJECT,
         "DOMAIN.md 3",
-        enforced_by="tracking.services (block selection, max_transfers)",
+        enforced_by="tracking.services (block selection, max_transfers; units past their "
+        "expiry at the transaction's time never move: units_expired)",
     ),
     Rule(
         "R10",

@@ -71,6 +71,7 @@ def _valid_now() -> Q:
 
 
 def _past_expiry() -> Q:
+    """Blocks whose validity has ended at the transaction's time (NULL: never expires)."""
     return Q(expires_at__lte=TransactionNow())
 
 
