@@ -1,7 +1,7 @@
 """Names of the places the registry's projects lie in, for people (codes stay in the data).
 
-ISO 3166-2:CN subdivisions, the codes ``registry.services.ISO_3166_2_CN`` accepts; a code of
-another country is shown as it is.
+ISO 3166-2:CN subdivisions; ``registry.services.validate_subdivision`` accepts any ISO 3166-2
+code, and a code of another country is shown as it is.
 """
 
 from __future__ import annotations

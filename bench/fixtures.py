@@ -53,12 +53,18 @@ def project_code(number: int) -> str:
     return "B" + "".join(reversed(digits))
 
 
-def month_period(months_after_jan_2023: int) -> tuple[dt.datetime, dt.datetime]:
-    """One calendar month in Shanghai time, counted from January 2023."""
-    year, month_index = divmod(months_after_jan_2023, 12)
-    start = dt.datetime(2023 + year, month_index + 1, 1, tzinfo=SHANGHAI)
-    year, month_index = divmod(months_after_jan_2023 + 1, 12)
-    end = dt.datetime(2023 + year, month_index + 1, 1, tzinfo=SHANGHAI)
+# Production starts this many months before the current month: recent enough that GECs (valid
+# 24 months) are neither born expired nor expired before they move, and ending in the past as
+# production must (so --months-per-project stays at most this number).
+MONTHS_BEFORE_NOW = 12
+
+
+def month_period(months_after_start: int) -> tuple[dt.datetime, dt.datetime]:
+    """One calendar month in Shanghai time, counted from ``MONTHS_BEFORE_NOW`` months ago."""
+    today = dt.datetime.now(SHANGHAI)
+    first = today.year * 12 + today.month - 1 - MONTHS_BEFORE_NOW + months_after_start
+    start = dt.datetime(first // 12, first % 12 + 1, 1, tzinfo=SHANGHAI)
+    end = dt.datetime((first + 1) // 12, (first + 1) % 12 + 1, 1, tzinfo=SHANGHAI)
     return start, end
 
 

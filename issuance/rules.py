@@ -460,6 +460,53 @@ def _r15_certified_elsewhere(*, mechanism, project, record, actor=None, **_conte
     raise RuleViolation.of("R15", message, field="production_record", **facts)
 
 
+def _claim_window(vintage: int, months: int) -> tuple[dt.date, dt.date]:
+    """The calendar year of a vintage (YYYYMM), widened by ``months`` on each side."""
+    year = vintage // 100
+    first_month = year * 12 - months  # months since year 0, January = 0
+    last_month = year * 12 + 11 + months
+    first = dt.date(first_month // 12, first_month % 12 + 1, 1)
+    after = last_month + 1
+    return first, dt.date(after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def _r16_claim_period_fits_production(*, actor, mechanism, account, pieces, retirement) -> None:
+    """Every retired unit's production year (its vintage), widened by
+    REGISTRY_CLAIM_WINDOW_MONTHS on each side, overlaps the retirement's claim period."""
+    months = settings.REGISTRY_CLAIM_WINDOW_MONTHS
+    start, end = retirement.claim_period_start, retirement.claim_period_end
+    for piece in pieces:
+        first, last = _claim_window(piece.block.vintage, months)
+        if start <= last and first <= end:
+            continue
+        project = piece.block.stream.project
+        serials = piece.take.format(
+            project.country, project.code, piece.block.stream.unit_kind, piece.block.vintage
+        )
+        raise RuleViolation.of(
+            "R16",
+            _(
+                "Units %(serials)s were produced in %(year)s; a claim period from %(start)s to "
+                "%(end)s lies outside %(first)s to %(last)s (R16)."
+            )
+            % {
+                "serials": serials,
+                "year": piece.block.vintage // 100,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "first": first.isoformat(),
+                "last": last.isoformat(),
+            },
+            field="claim_period_start",
+            reason="claim_period_outside_production",
+            serials=serials,
+            vintage=piece.block.vintage,
+            claim_period=[start.isoformat(), end.isoformat()],
+            window=[first.isoformat(), last.isoformat()],
+            window_months=months,
+        )
+
+
 CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "R1",
@@ -542,7 +589,8 @@ CATALOGUE: tuple[Rule, ...] = (
         _("Only held, active units move; a GEC may be traded once."),
         REJECT,
         "DOMAIN.md 3",
-        enforced_by="tracking.services (block selection, max_transfers)",
+        enforced_by="tracking.services (block selection, max_transfers; units past their "
+        "expiry at the transaction's time never move: units_expired)",
     ),
     Rule(
         "R10",
@@ -622,6 +670,22 @@ CATALOGUE: tuple[Rule, ...] = (
             "and confirmed matches that duplicate a live issuance are flagged (interop.services)"
         ),
         issuance_check=_r15_certified_elsewhere,
+    ),
+    Rule(
+        "R16",
+        _(
+            "A retirement's claim period fits the units' production: it overlaps their "
+            "production year, widened by the configured months on each side."
+        ),
+        REJECT,
+        "DOMAIN.md 2.3 (double claiming across periods)",
+        configurable=True,
+        enforced_by=(
+            "issuance.rules (block_retire: code rule_violation, rule R16, reason "
+            "claim_period_outside_production; the window is the vintage's calendar year "
+            "widened by REGISTRY_CLAIM_WINDOW_MONTHS, default 3, on each side)"
+        ),
+        retirement_check=_r16_claim_period_fits_production,
     ),
 )
 

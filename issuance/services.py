@@ -27,7 +27,14 @@ from accounts.selectors import account_resolve
 from issuance import rules
 from issuance.models import IssuanceRequest, ProductionSubmission, QueueStatus
 from registry import serials as serial_numbers
-from registry.errors import Conflict, DomainError, DoubleClaim, Forbidden, RuleViolation
+from registry.errors import (
+    Conflict,
+    DomainError,
+    DoubleClaim,
+    Forbidden,
+    RuleViolation,
+    UnitsExpired,
+)
 from registry.ledger import record_event, record_refusal
 from registry.locks import STREAM_SERIAL_ALLOCATION, advisory_xact_lock
 from registry.models import (
@@ -47,7 +54,12 @@ from registry.permissions import (
 )
 from registry.roles import Role
 from registry.selectors import active_registration, live_claim_overlapping, mechanism_resolve
-from registry.services import allocate_production, production_record_create, production_validate
+from registry.services import (
+    allocate_production,
+    production_record_create,
+    production_validate,
+    record_derived_only_refusal,
+)
 from registry.transactions import retry_transaction
 from tracking.models import Block
 from tracking.services import claim_part_cancel
@@ -69,6 +81,45 @@ def expiry_of(mechanism: Mechanism, record: ProductionRecord) -> dt.datetime | N
         return None
     local_end = record.period.upper.astimezone(ZoneInfo(record.stream.project.time_zone))
     return _add_months(local_end, mechanism.validity_months)
+
+
+def _refuse_born_expired(
+    mechanism: Mechanism, record: ProductionRecord, requested: serial_numbers.SerialRange | None
+) -> None:
+    """Refuse units whose validity has already ended when the issuance runs (inside its
+    transaction): they would be born expired."""
+    expires_at = expiry_of(mechanism, record)
+    now = timezone.now()
+    if expires_at is None or expires_at > now:
+        return
+    project = record.stream.project
+    units = requested if requested is not None else record.serial_range()
+    serials = None
+    if units is not None:
+        serials = units.format(
+            project.country, project.code, record.stream.unit_kind, record.vintage
+        )
+    raise UnitsExpired(
+        _(
+            "%(mechanism)s units of production record %(record)s expired on %(expires)s "
+            "(%(months)s months after the period); they cannot be issued."
+        )
+        % {
+            "mechanism": mechanism.code,
+            "record": record.pk,
+            "expires": expires_at.isoformat(),
+            "months": mechanism.validity_months,
+        },
+        code="expired_on_issue",
+        field="production_record",
+        details={
+            "record": record.pk,
+            "vintage": record.vintage,
+            "expires_at": expires_at.isoformat(),
+            "checked_at": now.isoformat(),
+            "serials": serials,
+        },
+    )
 
 
 def _requested_range(
@@ -429,7 +480,7 @@ def unit_claim_issue(
             if on_issued is not None:
                 on_issued(claim)
             return claim
-    except (DoubleClaim, RuleViolation) as refusal:
+    except (DoubleClaim, RuleViolation, UnitsExpired) as refusal:
         record_refusal(
             actor=actor, operation="unit_claim_issue", error=refusal, attempted=attempted
         )
@@ -518,6 +569,7 @@ def _issue(
                 period=[record.period.lower.isoformat(), record.period.upper.isoformat()],
                 revoked_declaration=revoked,
             )
+    _refuse_born_expired(mechanism, record, requested)
     attempt = _ClaimAttempt()
     try:
         with transaction.atomic():
@@ -896,13 +948,27 @@ def production_submit(
     covers, naming it. Allocates no serial: that happens when it is verified.
     """
     require_project_operator(actor, project)
-    amount, period = production_validate(
-        project=project,
-        unit_kind=unit_kind,
-        period_start=period_start,
-        period_end=period_end,
-        quantity=quantity,
-    )
+    try:
+        amount, period = production_validate(
+            project=project,
+            unit_kind=unit_kind,
+            period_start=period_start,
+            period_end=period_end,
+            quantity=quantity,
+        )
+    except Conflict as refusal:
+        record_derived_only_refusal(
+            refusal,
+            actor=actor,
+            operation="production_submit",
+            attempted={
+                "project": project.code,
+                "unit_kind": unit_kind,
+                "period": [period_start, period_end],
+                "quantity": str(quantity),
+            },
+        )
+        raise
     recorded = (
         ProductionRecord.objects.filter(
             stream__project=project,

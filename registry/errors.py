@@ -61,6 +61,14 @@ class Conflict(DomainError):
     http_status = 409
 
 
+class UnitsExpired(Conflict):
+    """Units whose validity has ended at the operation's time: they are never issued
+    (``expired_on_issue``) and never move (``units_expired``). ``details`` names the serials
+    and when they expired."""
+
+    code = "units_expired"
+
+
 class DoubleClaim(Conflict):
     """A unit is already held by a live claim. ``details`` names that claim: mechanism, claim id,
     holder account and organisation, and the overlapping serial range."""

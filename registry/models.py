@@ -200,6 +200,16 @@ class Project(models.Model):
         return self.technology in self.GENERATING_TECHNOLOGIES
 
 
+# Technologies whose tonnes CO2e are never recorded directly: generating assets derive them
+# from their MWh, energy-saving projects from their saved tce (trigger tonnes_derived_only).
+DERIVED_ONLY_TECHNOLOGIES = frozenset(
+    {*Project.GENERATING_TECHNOLOGIES, Project.Technology.ENERGY_SAVING}
+)
+DERIVED_ONLY_TECHNOLOGIES_SQL = ", ".join(
+    f"'{technology}'" for technology in sorted(DERIVED_ONLY_TECHNOLOGIES)
+)
+
+
 class Stream(models.Model):
     """A project's output of one unit kind; owns the monotonic serial sequence of that output.
 
@@ -293,6 +303,29 @@ class ProductionRecord(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(quantity__gte=0) & Q(units__gte=0), name="production_nonnegative"
+            ),
+        ]
+        triggers = [
+            # I9: a generating asset's tonnes exist only as units derived from its MWh, an
+            # energy-saving project's from its saved tce; a metered tonne record beside them
+            # would count one output twice. The service refuses first (derived_only).
+            pgtrigger.Trigger(
+                name="tonnes_derived_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("stream_id", "source"),
+                condition=pgtrigger.Q(new__source="metered"),
+                func=f"""
+                IF EXISTS (
+                    SELECT 1 FROM registry_stream AS stream
+                    JOIN registry_project AS project ON project.id = stream.project_id
+                    WHERE stream.id = NEW.stream_id AND stream.unit_kind = 'C'
+                      AND project.technology IN ({DERIVED_ONLY_TECHNOLOGIES_SQL})
+                ) THEN
+                    RAISE EXCEPTION 'derived_only: stream % records tonnes derived only',
+                        NEW.stream_id USING ERRCODE = '23514', CONSTRAINT = 'tonnes_derived_only';
+                END IF;
+                RETURN NEW;
+                """,
             ),
         ]
 

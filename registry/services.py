@@ -15,6 +15,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import pycountry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
@@ -22,8 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from registry.errors import Conflict, DomainError, Forbidden, NotFound
-from registry.ledger import record_event, sha256_hex
+from registry.ledger import record_event, record_refusal, sha256_hex
 from registry.models import (
+    DERIVED_ONLY_TECHNOLOGIES,
     Declaration,
     GridRegion,
     GridRegionProvince,
@@ -48,51 +50,13 @@ if TYPE_CHECKING:  # accounts depends on the core, never the reverse
 # No I, O, 0, 1 (misread aloud), and no 2 or 3: MOD 97-10 turns "M2"/"2M" and "X3"/"3X" into the
 # same digits, so a swap of such a pair in a project code would pass the check number.
 PROJECT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ456789"
-ISO_3166_2_CN = {
-    "CN-AH",
-    "CN-BJ",
-    "CN-CQ",
-    "CN-FJ",
-    "CN-GD",
-    "CN-GS",
-    "CN-GX",
-    "CN-GZ",
-    "CN-HA",
-    "CN-HB",
-    "CN-HE",
-    "CN-HI",
-    "CN-HK",
-    "CN-HL",
-    "CN-HN",
-    "CN-JL",
-    "CN-JS",
-    "CN-JX",
-    "CN-LN",
-    "CN-MO",
-    "CN-NM",
-    "CN-NX",
-    "CN-QH",
-    "CN-SC",
-    "CN-SD",
-    "CN-SH",
-    "CN-SN",
-    "CN-SX",
-    "CN-TJ",
-    "CN-TW",
-    "CN-XJ",
-    "CN-XZ",
-    "CN-YN",
-    "CN-ZJ",
-}
 
 
 def validate_subdivision(code: str, *, field: str) -> str:
-    """ISO 3166-2 subdivision: Chinese provinces are checked against the list, other countries
-    by shape (two letters, a dash, one to three alphanumerics)."""
-    code = (code or "").strip().upper()
-    country, _dash, subdivision = code.partition("-")
-    valid_shape = len(country) == 2 and country.isalpha() and 1 <= len(subdivision) <= 3
-    if not valid_shape or (country == "CN" and code not in ISO_3166_2_CN):
+    """An ISO 3166-2 subdivision code that exists (``CN-NM``, ``DE-BE``, ``FR-75C``), checked
+    against the ISO 3166-2 data of ``pycountry``; returned trimmed and upper-case."""
+    code = (code or "").strip().upper() if isinstance(code, str) else ""
+    if not code or pycountry.subdivisions.get(code=code) is None:
         raise DomainError(
             _("%(code)s is not an ISO 3166-2 subdivision code.") % {"code": code}, field=field
         )
@@ -573,6 +537,16 @@ def allocate_production(
                 entered_by=actor,
             )
     except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) == (
+            "tonnes_derived_only"
+        ):
+            raise Conflict(
+                _("Project %(project)s does not record tonnes CO2e directly (database).")
+                % {"project": stream.project.code},
+                code="derived_only",
+                field="unit_kind",
+                details={"project": stream.project.code},
+            ) from error
         raise Conflict(
             _("The database refused the production record: %(reason)s") % {"reason": error},
             code="period_overlap",
@@ -593,12 +567,14 @@ def production_validate(
     period_end: dt.datetime,
     quantity: Decimal | int | str,
 ) -> tuple[Decimal, DateTimeTZRange]:
-    """The checks production passes before it is submitted or recorded: a known unit kind, an
-    approved project, a past, non-empty period and a quantity the project can have produced
-    (electricity at most capacity x hours x the configured margin). Returns the quantity and
-    the period; writes nothing."""
+    """The checks production passes before it is submitted or recorded: a unit kind the project
+    records directly (``derived_only`` for metered tonnes of a generating or energy-saving
+    project), an approved project, a past, non-empty period from the commissioning date on, and
+    a positive quantity the project can have produced (electricity at most capacity x hours x
+    the configured margin). Returns the quantity and the period; writes nothing."""
     if unit_kind not in UnitKind.values:
         raise DomainError(_("Unknown unit kind %(kind)s.") % {"kind": unit_kind}, field="unit_kind")
+    _require_directly_recorded(project, unit_kind)
     if project.status != Project.Status.APPROVED:
         raise Conflict(
             _("Project %(project)s is not approved.") % {"project": project.code},
@@ -606,25 +582,80 @@ def production_validate(
             field="project",
         )
     amount = parse_quantity(quantity, field="quantity")
+    if amount == 0:
+        raise DomainError(
+            _("A production record needs a quantity above zero."),
+            code="zero_quantity",
+            field="quantity",
+        )
     period = validated_period(period_start, period_end)
+    _require_commissioned(project, period_start)
     if unit_kind == UnitKind.ELECTRICITY and project.capacity_mw is not None:
-        hours = Decimal((period_end - period_start).total_seconds()) / Decimal(3600)
-        ceiling = project.capacity_mw * hours * Decimal(str(settings.REGISTRY_CAPACITY_MARGIN))
-        if amount > ceiling:
-            raise DomainError(
-                _(
-                    "%(quantity)s MWh exceeds what %(capacity)s MW can produce in the period "
-                    "(at most %(ceiling)s MWh)."
-                )
-                % {
-                    "quantity": amount,
-                    "capacity": project.capacity_mw,
-                    "ceiling": ceiling.quantize(Decimal("0.001")),
-                },
-                code="implausible_quantity",
-                field="quantity",
-            )
+        _require_within_capacity(project, amount, period_start, period_end)
     return amount, period
+
+
+def _require_directly_recorded(project: Project, unit_kind: str) -> None:
+    """Refuse metered tonnes for a project whose tonnes are derived only (the database trigger
+    ``tonnes_derived_only`` refuses them too)."""
+    if unit_kind != UnitKind.CARBON or project.technology not in DERIVED_ONLY_TECHNOLOGIES:
+        return
+    origin = (
+        UnitKind.ENERGY_SAVED if project.technology == "energy_saving" else UnitKind.ELECTRICITY
+    )
+    raise Conflict(
+        _(
+            "Project %(project)s (%(technology)s) does not record tonnes CO2e directly: they "
+            "exist only as units derived from its %(origin)s stream."
+        )
+        % {
+            "project": project.code,
+            "technology": project.get_technology_display(),
+            "origin": origin,
+        },
+        code="derived_only",
+        field="unit_kind",
+        details={"project": project.code, "technology": project.technology, "derive_from": origin},
+    )
+
+
+def _require_commissioned(project: Project, period_start: dt.datetime) -> None:
+    """Refuse a period starting before the commissioning date (local midnight of that day)."""
+    if project.commissioning_date is None:
+        return
+    commissioned = dt.datetime.combine(
+        project.commissioning_date, dt.time(), tzinfo=ZoneInfo(project.time_zone)
+    )
+    if period_start < commissioned:
+        raise DomainError(
+            _("Project %(project)s was commissioned on %(date)s; production cannot start before.")
+            % {"project": project.code, "date": project.commissioning_date.isoformat()},
+            code="before_commissioning",
+            field="period_start",
+            details={"commissioning_date": project.commissioning_date.isoformat()},
+        )
+
+
+def _require_within_capacity(
+    project: Project, amount: Decimal, period_start: dt.datetime, period_end: dt.datetime
+) -> None:
+    """Refuse more MWh than the capacity can give in the period, times the configured margin."""
+    hours = Decimal((period_end - period_start).total_seconds()) / Decimal(3600)
+    ceiling = project.capacity_mw * hours * Decimal(str(settings.REGISTRY_CAPACITY_MARGIN))
+    if amount > ceiling:
+        raise DomainError(
+            _(
+                "%(quantity)s MWh exceeds what %(capacity)s MW can produce in the period "
+                "(at most %(ceiling)s MWh)."
+            )
+            % {
+                "quantity": amount,
+                "capacity": project.capacity_mw,
+                "ceiling": ceiling.quantize(Decimal("0.001")),
+            },
+            code="implausible_quantity",
+            field="quantity",
+        )
 
 
 @retry_transaction()
@@ -643,18 +674,34 @@ def production_record_create(
     Only those who verify production (issuing bodies and administrators) record it; project
     owners submit theirs for verification (``issuance.services.production_submit``), whose
     verification calls this with ``origin`` naming the submission (kept in the ledger event).
-    Refuses unknown unit kinds, unapproved projects, periods that are empty, in the future or
-    overlap another of the stream, negative or absurd quantities, and electricity above
-    capacity x hours x the configured margin.
+    Refuses unknown unit kinds, metered tonnes of a project whose tonnes are derived only
+    (``derived_only``, recorded in the ledger as a refused attempt), unapproved projects,
+    periods that are empty, in the future, before commissioning or overlapping another of the
+    stream, zero, negative or absurd quantities, and electricity above capacity x hours x the
+    configured margin.
     """
     require_production_verifier(actor)
-    amount, period = production_validate(
-        project=project,
-        unit_kind=unit_kind,
-        period_start=period_start,
-        period_end=period_end,
-        quantity=quantity,
-    )
+    try:
+        amount, period = production_validate(
+            project=project,
+            unit_kind=unit_kind,
+            period_start=period_start,
+            period_end=period_end,
+            quantity=quantity,
+        )
+    except Conflict as refusal:
+        record_derived_only_refusal(
+            refusal,
+            actor=actor,
+            operation="production_record_create",
+            attempted={
+                "project": project.code,
+                "unit_kind": unit_kind,
+                "period": [period_start, period_end],
+                "quantity": str(quantity),
+            },
+        )
+        raise
     with transaction.atomic():
         record = allocate_production(
             actor=actor,
@@ -674,6 +721,16 @@ def production_record_create(
             },
         )
     return record
+
+
+def record_derived_only_refusal(
+    refusal: Conflict, *, actor: User, operation: str, attempted: dict[str, Any]
+) -> None:
+    """Write a ``derived_only`` refusal to the ledger as a refused attempt: metered tonnes
+    beside a generating asset's MWh are the double count auditors look for (other refusals of
+    production input are plain bad input, not recorded)."""
+    if refusal.code == "derived_only":
+        record_refusal(actor=actor, operation=operation, error=refusal, attempted=attempted)
 
 
 def production_payload(record: ProductionRecord, project: Project) -> dict[str, Any]:

@@ -276,6 +276,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = PRODUCTION
 REGISTRY_CAPACITY_MARGIN = env.float("REGISTRY_CAPACITY_MARGIN", default=1.10)
 # A production record may not end later than this many hours after "now" (clock skew allowance).
 REGISTRY_FUTURE_TOLERANCE_HOURS = env.int("REGISTRY_FUTURE_TOLERANCE_HOURS", default=0)
+# R16: a retirement's claim period must overlap the calendar year of the units' production
+# (vintage), widened by this many months on each side: a quarter either way admits reporting
+# periods that straddle the new year (a fiscal year, a December-January event) without letting
+# 2025 units stand for 2019.
+REGISTRY_CLAIM_WINDOW_MONTHS = env.int("REGISTRY_CLAIM_WINDOW_MONTHS", default=3)
 # Configurable rules of the catalogue (issuance/rules.py) switched off, e.g. "R13,R14".
 REGISTRY_DISABLED_RULES = env.list("REGISTRY_DISABLED_RULES", default=[])
 # R6: I-REC(E) issuance in China is limited to generation up to this day (local time, inclusive).

@@ -16,14 +16,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import NumericRange
-from django.db.models import Q, Sum
+from django.db.models import BooleanField, Count, DateTimeField, ExpressionWrapper, Func, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import HoldingAccount, Organisation, User
 from accounts.selectors import account_resolve, organisation_resolve
 from registry import serials as serial_numbers
-from registry.errors import Conflict, DomainError, NotFound, RuleViolation
+from registry.errors import Conflict, DomainError, NotFound, RuleViolation, UnitsExpired
 from registry.ledger import record_event, record_flag, record_refusal
 from registry.models import (
     LedgerEvent,
@@ -50,6 +50,29 @@ from tracking.models import (
 )
 
 SELECTION_PAGE_LIMIT = 512
+
+
+# Serial ranges named in a units_expired refusal at most; the details say how many there were.
+EXPIRED_RANGES_NAMED = 20
+
+
+class TransactionNow(Func):
+    """PostgreSQL ``now()``: the start of the current transaction, one instant for every
+    statement of an operation (Django's ``Now`` is the statement's time)."""
+
+    template = "now()"
+    output_field = DateTimeField()
+
+
+def _valid_now() -> Q:
+    """Blocks whose validity has not ended at the transaction's time, whatever the hourly
+    expiry job has marked so far."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=TransactionNow())
+
+
+def _past_expiry() -> Q:
+    """Blocks whose validity has ended at the transaction's time (NULL: never expires)."""
+    return Q(expires_at__lte=TransactionNow())
 
 
 @dataclass(frozen=True)
@@ -139,7 +162,8 @@ def _pieces_by_quantity(
     if for_transfer and mechanism.max_transfers is not None:
         candidates = candidates.filter(transfer_count__lt=mechanism.max_transfers)
     ordered = (
-        candidates.select_for_update(of=("self",))
+        candidates.filter(_valid_now())
+        .select_for_update(of=("self",))
         .select_related("stream__project")
         .order_by("stream_id", "serials")
     )
@@ -167,6 +191,9 @@ def _pieces_by_quantity(
         offset += page_size
         page_size = min(page_size * 8, SELECTION_PAGE_LIMIT)
     if remaining:
+        _refuse_if_expired_would_cover(
+            candidates, quantity=quantity, available=quantity - remaining
+        )
         _refuse_insufficient(
             account=account,
             mechanism=mechanism,
@@ -176,6 +203,52 @@ def _pieces_by_quantity(
             narrow=narrow,
         )
     return pieces
+
+
+def _format_take(block: Block, take: serial_numbers.SerialRange) -> str:
+    project = block.stream.project
+    return take.format(project.country, project.code, block.stream.unit_kind, block.vintage)
+
+
+def _units_expired(
+    expired: Sequence[Piece], *, field: str, ranges: int, quantity: int, **details: Any
+) -> UnitsExpired:
+    """The refusal of units past their expiry, naming their serial ranges (the first
+    ``EXPIRED_RANGES_NAMED``) and when each expired."""
+    named = [
+        {"serials": _format_take(piece.block, piece.take), "expired_at": piece.block.expires_at}
+        for piece in expired[:EXPIRED_RANGES_NAMED]
+    ]
+    return UnitsExpired(
+        _("Units %(serials)s have expired and can no longer move.")
+        % {"serials": ", ".join(item["serials"] for item in named)},
+        field=field,
+        details={
+            "expired": named,
+            "expired_ranges": ranges,
+            "expired_quantity": quantity,
+            **details,
+        },
+    )
+
+
+def _refuse_if_expired_would_cover(candidates, *, quantity: int, available: int) -> None:
+    """A quantity the valid units cannot cover, but that active units past their expiry (not
+    yet marked by the expiry job) would have covered, is refused as ``units_expired`` naming
+    them; otherwise the caller says ``insufficient_units``."""
+    expired = candidates.filter(_past_expiry())
+    totals = expired.aggregate(quantity=Sum("quantity"), ranges=Count("pk"))
+    if not totals["ranges"] or available + totals["quantity"] < quantity:
+        return
+    named = expired.select_related("stream__project").order_by("stream_id", "serials")
+    raise _units_expired(
+        [Piece(block, block.serial_range()) for block in named[:EXPIRED_RANGES_NAMED]],
+        field="quantity",
+        ranges=totals["ranges"],
+        quantity=totals["quantity"],
+        available=available,
+        requested=quantity,
+    )
 
 
 def _refuse_insufficient(
@@ -243,8 +316,10 @@ def _pieces_by_range(
     project: Project | None = None,
     vintage: int | None = None,
 ) -> list[Piece]:
-    """Lock the account's blocks covering exactly the given serial range, all active; with
-    ``project`` or ``vintage``, the range must be of that project and vintage."""
+    """Lock the account's blocks covering exactly the given serial range, all active and valid
+    at the transaction's time; with ``project`` or ``vintage``, the range must be of that
+    project and vintage. Units past their expiry (marked expired or not yet) are refused as
+    ``units_expired``, naming every expired part of the range."""
     stream, parsed = _parse_range(serial_range)
     if (project is not None and stream.project_id != project.pk) or (
         vintage is not None and parsed.vintage != vintage
@@ -260,55 +335,32 @@ def _pieces_by_range(
         Block.objects.select_for_update(of=("self",))
         .filter(stream=stream, serials__overlap=NumericRange(wanted.lower, wanted.upper, "[)"))
         .filter(claim__status=UnitClaim.Status.LIVE)
+        .annotate(past_expiry=ExpressionWrapper(_past_expiry(), output_field=BooleanField()))
         .select_related("stream__project")
         .order_by("pk")
     )
-    covered = 0
-    pieces = []
+    pieces, expired = [], []
     for block in sorted(locked, key=lambda block: block.serials.lower):
-        if block.account_id != account.pk or block.mechanism_id != mechanism.pk:
-            raise Conflict(
-                _("Serials %(range)s are not all %(mechanism)s units held in account %(account)s.")
-                % {"range": serial_range, "mechanism": mechanism.code, "account": account.number},
-                code="units_not_held",
-                field="serial_range",
-            )
-        if block.vintage != parsed.vintage:
-            # The vintage is part of a serial's identity: a mismatch is a mistyped serial.
-            raise DomainError(
-                _("Serials %(range)s are of vintage %(vintage)s, not %(given)s.")
-                % {"range": serial_range, "vintage": block.vintage, "given": parsed.vintage},
-                code="serial_vintage_mismatch",
-                field="serial_range",
-            )
-        if block.status != Block.Status.ACTIVE:
-            # R12 for retired units (final), R9 for anything else that may not move.
-            raise RuleViolation.of(
-                "R12" if block.status == Block.Status.RETIRED else "R9",
-                _("Units %(range)s are %(status)s and cannot move.")
-                % {"range": serial_range, "status": str(block.get_status_display()).lower()},
-                field="serial_range",
-                reason="units_not_transferable",
-                block=block.pk,
-                status=block.status,
-            )
-        if for_transfer and not _transferable(mechanism, block):
-            raise RuleViolation.of(
-                "R9",
-                _("%(mechanism)s may be transferred %(limit)s time(s); these units have been (R9).")
-                % {"mechanism": mechanism.code, "limit": mechanism.max_transfers},
-                field="serial_range",
-                reason="transfer_limit_reached",
-                block=block.pk,
-                transfer_count=block.transfer_count,
-                transfer_limit=mechanism.max_transfers,
-            )
-        take = serial_numbers.SerialRange(block.serials.lower, block.serials.upper).intersection(
-            wanted
+        take = block.serial_range().intersection(wanted)
+        _require_block_in_range(
+            block, account=account, mechanism=mechanism, parsed=parsed, text=serial_range
         )
-        covered += take.length
+        if block.status == Block.Status.EXPIRED or (
+            block.status == Block.Status.ACTIVE and block.past_expiry
+        ):
+            expired.append(Piece(block, take))
+            continue
+        _require_movable(block, mechanism=mechanism, for_transfer=for_transfer, text=serial_range)
         pieces.append(Piece(block, take))
-    if covered != wanted.length:
+    if expired:
+        raise _units_expired(
+            expired,
+            field="serial_range",
+            ranges=len(expired),
+            quantity=sum(piece.take.length for piece in expired),
+            serial_range=serial_range,
+        )
+    if sum(piece.take.length for piece in pieces) != wanted.length:
         raise Conflict(
             _("Account %(account)s does not hold all of %(range)s.")
             % {"account": account.number, "range": serial_range},
@@ -316,6 +368,59 @@ def _pieces_by_range(
             field="serial_range",
         )
     return pieces
+
+
+def _require_block_in_range(
+    block: Block,
+    *,
+    account: HoldingAccount,
+    mechanism: Mechanism,
+    parsed: serial_numbers.ParsedRange,
+    text: str,
+) -> None:
+    """A block met by a range operation is the account's, of the mechanism and the vintage
+    the serials name."""
+    if block.account_id != account.pk or block.mechanism_id != mechanism.pk:
+        raise Conflict(
+            _("Serials %(range)s are not all %(mechanism)s units held in account %(account)s.")
+            % {"range": text, "mechanism": mechanism.code, "account": account.number},
+            code="units_not_held",
+            field="serial_range",
+        )
+    if block.vintage != parsed.vintage:
+        # The vintage is part of a serial's identity: a mismatch is a mistyped serial.
+        raise DomainError(
+            _("Serials %(range)s are of vintage %(vintage)s, not %(given)s.")
+            % {"range": text, "vintage": block.vintage, "given": parsed.vintage},
+            code="serial_vintage_mismatch",
+            field="serial_range",
+        )
+
+
+def _require_movable(block: Block, *, mechanism: Mechanism, for_transfer: bool, text: str) -> None:
+    """An active block (R12 for retired units, R9 for anything else) within the mechanism's
+    transfer limit when it is to be transferred (R9)."""
+    if block.status != Block.Status.ACTIVE:
+        raise RuleViolation.of(
+            "R12" if block.status == Block.Status.RETIRED else "R9",
+            _("Units %(range)s are %(status)s and cannot move.")
+            % {"range": text, "status": str(block.get_status_display()).lower()},
+            field="serial_range",
+            reason="units_not_transferable",
+            block=block.pk,
+            status=block.status,
+        )
+    if for_transfer and not _transferable(mechanism, block):
+        raise RuleViolation.of(
+            "R9",
+            _("%(mechanism)s may be transferred %(limit)s time(s); these units have been (R9).")
+            % {"mechanism": mechanism.code, "limit": mechanism.max_transfers},
+            field="serial_range",
+            reason="transfer_limit_reached",
+            block=block.pk,
+            transfer_count=block.transfer_count,
+            transfer_limit=mechanism.max_transfers,
+        )
 
 
 def _select(
@@ -532,7 +637,9 @@ def block_transfer(
 
     Refuses: another organisation's account, frozen or closed accounts on either side, fewer
     active units than asked, retired / cancelled / expired / frozen units, and units that have
-    reached the mechanism's transfer limit (a GEC may be traded once). All or nothing.
+    reached the mechanism's transfer limit (a GEC may be traded once), and units past their
+    expiry at the transaction's time, marked expired yet or not (``units_expired``, recorded
+    as a refused attempt). All or nothing.
     A repeated ``idempotency_key`` of the same actor returns the first transfer unchanged.
     ``project`` and ``vintage`` restrict the units moved to those of one project and vintage
     (YYYYMM), as green power settlement needs: fewer such units than asked is refused.
@@ -615,7 +722,7 @@ def block_transfer(
                     "ranges": ranges,
                 },
             )
-    except RuleViolation as refusal:
+    except (RuleViolation, UnitsExpired) as refusal:
         record_refusal(
             actor=actor,
             operation="block_transfer",
@@ -671,6 +778,32 @@ def _retirement_event(*, purpose: str, event: Any) -> NeutralityEvent | None:
     return found
 
 
+# A claim period outside these days is a typing error (year 136, 9999), not a claim.
+CLAIM_PERIOD_BOUNDS = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+
+
+def _validate_claim_period(start: Any, end: Any) -> None:
+    """Dates, ordered, within 2000-01-01..2100-12-31 (whether they fit the units' production
+    is rule R16, checked with the units)."""
+    first, last = CLAIM_PERIOD_BOUNDS
+    for field, day in (("claim_period_start", start), ("claim_period_end", end)):
+        if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+            raise DomainError(_("Give the claim period as dates."), field=field)
+        if not first <= day <= last:
+            raise DomainError(
+                _("A claim period lies between %(first)s and %(last)s; %(day)s does not.")
+                % {"first": first.isoformat(), "last": last.isoformat(), "day": day.isoformat()},
+                code="claim_period_out_of_range",
+                field=field,
+            )
+    if end < start:
+        raise DomainError(
+            _("The claim period must not end before it starts."),
+            code="invalid_period",
+            field="claim_period_end",
+        )
+
+
 @retry_transaction()
 def block_retire(
     *,
@@ -692,8 +825,11 @@ def block_retire(
 
     Retired blocks can never change again (trigger); the retirement row itself is immutable.
     A retirement with purpose "event" names its neutrality event, and only such a retirement
-    does (database check); the rule catalogue's retirement checks (R11 deadline, R14 units
-    abroad) run under the locks, and a refusal is recorded as a refused attempt.
+    does (database check). The claim period lies within 2000-2100; the location is a real
+    ISO 3166-2 subdivision. Units past their expiry at the transaction's time are never retired
+    (``units_expired``). The rule catalogue's retirement checks (R11 deadline, R14 units
+    abroad, R16 claim period against the units' production year) run under the locks; a rule
+    or expiry refusal is recorded as a refused attempt.
     """
     mechanism = mechanism_resolve(mechanism)
     account = account_resolve(account, field="account")
@@ -702,18 +838,7 @@ def block_retire(
         raise DomainError(_("A retirement needs a beneficiary."), field="beneficiary_name")
     if purpose not in RETIREMENT_PURPOSES:
         raise DomainError(_("Unknown purpose %(purpose)s.") % {"purpose": purpose}, field="purpose")
-    for field, day in (
-        ("claim_period_start", claim_period_start),
-        ("claim_period_end", claim_period_end),
-    ):
-        if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
-            raise DomainError(_("Give the claim period as dates."), field=field)
-    if claim_period_end < claim_period_start:
-        raise DomainError(
-            _("The claim period must not end before it starts."),
-            code="invalid_period",
-            field="claim_period_end",
-        )
+    _validate_claim_period(claim_period_start, claim_period_end)
     event = _retirement_event(purpose=purpose, event=event)
     location = validate_subdivision(location, field="location")
     this_year = timezone.now().year
@@ -790,7 +915,7 @@ def block_retire(
                     "ranges": _ranges_payload(pieces),
                 },
             )
-    except RuleViolation as refusal:
+    except (RuleViolation, UnitsExpired) as refusal:
         record_refusal(
             actor=actor,
             operation="block_retire",

@@ -1,5 +1,5 @@
 """Checks on production: periods (I1), serial allocation (I2), claims inside their records and
-issued ≤ produced (I6)."""
+issued ≤ produced (I6), tonnes of generating and energy-saving projects only derived (I9)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.checks.base import Check, range_length, serial_pair, stream_label
 from audit.scope import ReportScope, either
+from registry.models import DERIVED_ONLY_TECHNOLOGIES
 
 
 def _periods_findings(scope: ReportScope) -> tuple[str, list[Any]]:
@@ -303,6 +304,54 @@ def _issued_within_produced_counts(scope: ReportScope) -> tuple[str, list[Any]]:
     )
 
 
+def _metered_tonnes_where(scope: ReportScope) -> tuple[str, list[Any]]:
+    """Metered tonne records of projects whose tonnes are derived only, in the scope."""
+    condition, params = scope.record_condition("record")
+    technologies = ", ".join(["%s"] * len(DERIVED_ONLY_TECHNOLOGIES))
+    return (
+        f"""
+        FROM registry_productionrecord AS record
+        JOIN registry_stream AS stream ON stream.id = record.stream_id
+        JOIN registry_project AS project ON project.id = stream.project_id
+        WHERE record.source = 'metered' AND stream.unit_kind = 'C'
+          AND project.technology IN ({technologies}) AND {condition}
+        """,
+        [*sorted(DERIVED_ONLY_TECHNOLOGIES), *params],
+    )
+
+
+def _tonnes_derived_findings(scope: ReportScope) -> tuple[str, list[Any]]:
+    where, params = _metered_tonnes_where(scope)
+    sql = f"""
+        SELECT record.stream_id, {stream_label("stream", "project")} AS stream,
+               project.code AS project, project.name AS project_name,
+               project.technology, record.id AS record_id, record.vintage,
+               lower(record.period) AS period_start, upper(record.period) AS period_end,
+               record.quantity, {serial_pair("record.serials")} AS serials
+        {where}
+    """
+    return sql, params
+
+
+def _tonnes_derived_counts(scope: ReportScope) -> tuple[str, list[Any]]:
+    # Examined: the tonne records of projects whose tonnes must be derived (any source).
+    condition, params = scope.record_condition("record")
+    technologies = ", ".join(["%s"] * len(DERIVED_ONLY_TECHNOLOGIES))
+    return (
+        f"""
+        SELECT count(*) AS examined,
+               count(*) FILTER (WHERE record.source = 'derived') AS derived_records,
+               count(*) FILTER (WHERE record.source = 'metered') AS metered_records
+        FROM registry_productionrecord AS record
+        JOIN registry_stream AS stream ON stream.id = record.stream_id
+        JOIN registry_project AS project ON project.id = stream.project_id
+        WHERE stream.unit_kind = 'C' AND project.technology IN ({technologies})
+          AND {condition}
+        """,
+        [*sorted(DERIVED_ONLY_TECHNOLOGIES), *params],
+    )
+
+
 PRODUCTION_CHECKS = [
     Check(
         id="production_periods_never_overlap",
@@ -356,6 +405,20 @@ PRODUCTION_CHECKS = [
         guarantee="I6",
         counts=_issued_within_produced_counts,
         findings=_issued_within_produced_findings,
+        order_by="stream_id, record_id",
+    ),
+    Check(
+        id="tonnes_derived_from_electricity",
+        title=_("Tonnes of generating assets exist only as derived units"),
+        description=_(
+            "A project whose output is electricity (wind, solar, hydro, biomass) has no metered "
+            "tonne CO2e record: its tonnes exist only as units derived from its MWh; likewise "
+            "an energy-saving project's tonnes come only from its saved tce. Each finding names "
+            "the project and the metered tonne record."
+        ),
+        guarantee="I9",
+        counts=_tonnes_derived_counts,
+        findings=_tonnes_derived_findings,
         order_by="stream_id, record_id",
     ),
 ]

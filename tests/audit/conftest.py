@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -170,6 +171,10 @@ def _retire(actor, account, mechanism, quantity, beneficiary) -> Retirement:
     )
 
 
+# When the 2023 GECs were issued, in the registry's story: before their validity ended.
+ISSUED_WHILE_VALID = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+
+
 def build_clean_registry() -> CleanRegistry:
     """Build the registry through the services (each its own committed transaction)."""
     administrator = UserFactory(
@@ -274,8 +279,10 @@ def build_clean_registry() -> CleanRegistry:
     claims["wind_irec"] = _issue(issuer, "IREC", records["wind_2024_12"], wind_account, 300)
     claims["wind_tigr"] = _issue(issuer, "TIGR", records["wind_2024_12"], wind_account, 200)
     claims["wind_gec_2024"] = _issue(issuer, "GEC", records["wind_2024_12"], wind_account, 400)
-    # An old GEC that has expired by now (valid 24 months after its period).
-    claims["wind_gec_2023"] = _issue(issuer, "GEC", records["wind_2023_01"], wind_account, 120)
+    # An old GEC that has expired by now (valid 24 months after its period), issued while it
+    # was valid: today it would be born expired and refused.
+    with mock.patch("django.utils.timezone.now", return_value=ISSUED_WHILE_VALID):
+        claims["wind_gec_2023"] = _issue(issuer, "GEC", records["wind_2023_01"], wind_account, 120)
     assert units_expire() == 120
     # CCER tonnes derived from MWh and from tce saved.
     claims["wind_ccer"] = _issue(

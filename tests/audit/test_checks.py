@@ -32,7 +32,7 @@ from registry.models import (
     UnitClaim,
 )
 from tests.audit.conftest import CHINESE_BENEFICIARY, CleanRegistry, execute
-from tests.conftest import SHANGHAI
+from tests.conftest import SHANGHAI, month
 from tracking.models import Block, Retirement, RetirementAllocation
 
 
@@ -667,12 +667,43 @@ def checkpoint_chain_broken(registry):
     }
 
 
+def metered_tonnes_on_a_wind_farm(registry):
+    # A metered tonne record of June 2025 on the wind farm's carbon stream, its serials and
+    # fraction allocated as the service would, inserted past the trigger (a hand in psql).
+    stream = registry.wind_farm.streams.get(unit_kind="C")
+    start, end = month(2025, 6)
+    lower, carried = stream.next_sequence, stream.carried_remainder
+    with pgtrigger.ignore("registry.ProductionRecord:tonnes_derived_only"):
+        execute(
+            """INSERT INTO registry_productionrecord (stream_id, period, quantity, carried_in,
+               carried_out, units, serials, vintage, source, entered_by_id, created_at)
+           VALUES (%s, tstzrange(%s, %s, '[)'), 10, %s, %s, 10, int8range(%s, %s), 202506,
+                   'metered', %s, now())""",
+            [stream.pk, start, end, carried, carried, lower, lower + 10, registry.issuer.pk],
+        )
+    execute("UPDATE registry_stream SET next_sequence = %s WHERE id = %s", [lower + 10, stream.pk])
+    record = ProductionRecord.objects.get(stream=stream, source="metered")
+    return {
+        "tonnes_derived_from_electricity": [
+            {
+                "record_id": record.pk,
+                "project": registry.wind_farm.code,
+                "project_name": registry.wind_farm.name,
+                "technology": "wind",
+                "stream": f"{registry.wind_farm.code}-C",
+                "serials": [lower, lower + 10],
+            }
+        ]
+    }
+
+
 PLANTS = [
     Plant("overlapping production periods", overlapping_production_periods),
     Plant("overlapping serial ranges", overlapping_serial_ranges),
     Plant("a fraction carried twice", fraction_carried_twice),
     Plant("a claim outside its record", claim_outside_its_record),
     Plant("issued above produced", issued_above_produced),
+    Plant("metered tonnes on a wind farm", metered_tonnes_on_a_wind_farm),
     Plant("overlapping live claims of two mechanisms", overlapping_claims_of_two_mechanisms),
     Plant("a derived claim whose source was revoked", derived_claim_whose_source_was_revoked),
     Plant("derived tonnes above what the MWh give", derived_tonnes_above_the_source),

@@ -351,7 +351,7 @@ def test_two_derivations_from_different_mwh_of_one_period_both_succeed(
     assert ccer.serials.upper <= vcu.serials.lower  # distinct tonnes on the carbon stream
 
 
-def test_metered_tonnes_overlapping_derived_tonnes_are_refused(
+def test_metered_tonnes_beside_derived_tonnes_of_a_wind_farm_are_refused_as_derived_only(
     administrator, second_issuer, project_owner, wind_farm, march_record, owner_account
 ):
     sign_declaration(project_owner, wind_farm)
@@ -373,7 +373,8 @@ def test_metered_tonnes_overlapping_derived_tonnes_are_refused(
             period_end=end,
             quantity=100,
         )
-    assert refusal.value.code == "period_overlap"
+    # A wind farm's tonnes exist only as derived units, whether or not the period overlaps.
+    assert refusal.value.code == "derived_only"
 
 
 def test_exclusion_violation_itself_becomes_a_double_claim_naming_the_holder(

@@ -13,8 +13,8 @@ from registry.services import declaration_sign
 from tests.conftest import month
 
 
-def test_catalogue_lists_r1_to_r15_each_with_effect_source_and_where_enforced():
-    assert [rule.id for rule in CATALOGUE] == [f"R{number}" for number in range(1, 16)]
+def test_catalogue_lists_r1_to_r16_each_with_effect_source_and_where_enforced():
+    assert [rule.id for rule in CATALOGUE] == [f"R{number}" for number in range(1, 17)]
     for rule in CATALOGUE:
         assert rule.effect in ("reject", "flag")
         assert str(rule.description) and rule.source and rule.enforced_by
