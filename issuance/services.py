@@ -50,6 +50,7 @@ from registry.selectors import active_registration, live_claim_overlapping, mech
 from registry.services import allocate_production, production_record_create, production_validate
 from registry.transactions import retry_transaction
 from tracking.models import Block
+from tracking.selectors import current_holders
 from tracking.services import claim_part_cancel
 
 MAX_CONVERSION_FACTOR = Decimal("10")
@@ -153,11 +154,7 @@ def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.
                     lower=record.serials.lower,
                     upper=record.serials.upper,
                 )
-                raise DoubleClaim.naming(
-                    holder,
-                    max(holder.serials.lower, record.serials.lower),
-                    min(holder.serials.upper, record.serials.upper),
-                )
+                raise _double_claim(holder, record.serials)
             raise Conflict(
                 _(
                     "Production record %(record)s has no %(quantity)s contiguous unclaimed units "
@@ -199,10 +196,50 @@ class _ClaimAttempt:
     serials: NumericRange | None = None
 
 
+# A refusal names every overlapping claim up to this many (a range can cross one claim per
+# unit); ``claims_total`` says how many there were.
+MAX_CLAIMS_NAMED = 1000
+
+
 def _double_claim(existing: UnitClaim, serials: NumericRange) -> DoubleClaim:
-    lower = max(existing.serials.lower, serials.lower)
-    upper = min(existing.serials.upper, serials.upper)
-    return DoubleClaim.naming(existing, lower, upper)
+    """The refusal of a claim on ``serials``: every live claim holding any of them (``existing``
+    first), each with its overlap and the accounts and organisations holding those units now."""
+    overlapping = [existing] + list(
+        UnitClaim.objects.filter(
+            stream_id=existing.stream_id, status=UnitClaim.Status.LIVE, serials__overlap=serials
+        )
+        .exclude(pk=existing.pk)
+        .select_related("mechanism", "stream__project", "account__organisation")
+        .order_by("serials")[: MAX_CLAIMS_NAMED - 1]
+    )
+    ranges = [
+        (
+            claim,
+            max(claim.serials.lower, serials.lower),
+            min(claim.serials.upper, serials.upper),
+        )
+        for claim in overlapping
+    ]
+    # The certificates of a source claim (MWh consumed by a derivation) are the derived
+    # claim's tonnes: their holders are the derived claim's.
+    holders = current_holders(
+        [
+            (claim.derived_claim.pk, None, None)
+            if claim.role == UnitClaim.Role.SOURCE
+            else (claim.pk, lower, upper)
+            for claim, lower, upper in ranges
+        ]
+    )
+    first, *others = ranges
+    refusal = DoubleClaim.naming(*first, others=others, holders=holders)
+    refusal.details["claims_total"] = (
+        UnitClaim.objects.filter(
+            stream_id=existing.stream_id, status=UnitClaim.Status.LIVE, serials__overlap=serials
+        ).count()
+        if len(overlapping) == MAX_CLAIMS_NAMED
+        else len(overlapping)
+    )
+    return refusal
 
 
 def _insert_claim(

@@ -69,9 +69,7 @@ def test_a_block_on_another_stream_than_its_claim_is_refused(gec_claim, wind_far
     carbon_stream = wind_farm.streams.get(unit_kind="C")
     block = Block.objects.get(claim=gec_claim)
     with pytest.raises(IntegrityError, match="outside claim"), transaction.atomic():
-        _sql(
-            "UPDATE tracking_block SET stream_id = %s WHERE id = %s", [carbon_stream.pk, block.pk]
-        )
+        _sql("UPDATE tracking_block SET stream_id = %s WHERE id = %s", [carbon_stream.pk, block.pk])
 
 
 def test_transfers_retirements_and_cancellations_still_carve_blocks_inside_the_claim(
