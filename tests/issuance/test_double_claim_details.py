@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from issuance.services import unit_claim_issue
-from registry.models import LedgerEvent, UnitClaim
 from registry.errors import DoubleClaim
+from registry.models import LedgerEvent, UnitClaim
 from registry.services import declaration_sign
 from tests.api.conftest import client_for
 from tests.conftest import month

@@ -90,5 +90,5 @@ def test_transfers_retirements_and_cancellations_still_carve_blocks_inside_the_c
     )
     blocks = list(Block.objects.filter(claim=gec_claim).order_by("serials"))
     assert sum(block.quantity for block in blocks) == 1000
-    assert all(1 <= block.serials.lower and block.serials.upper <= 1001 for block in blocks)
+    assert all(block.serials.lower >= 1 and block.serials.upper <= 1001 for block in blocks)
     assert len(blocks) >= 4
