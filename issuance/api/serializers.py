@@ -124,7 +124,15 @@ class RuleSerializer(serializers.Serializer):
 
     id = serializers.CharField()
     description = serializers.CharField()
-    effect = serializers.ChoiceField(choices=["reject", "flag"])
+    effect = serializers.ChoiceField(
+        choices=["reject", "flag"],
+        help_text="reject when the rule refuses some operation with the current settings.",
+    )
+    effects = serializers.DictField(
+        child=serializers.ChoiceField(choices=["reject", "flag"]),
+        help_text="Operation (issuance, transfer, retirement, ...) -> its effect, as enforced "
+        "with the current settings.",
+    )
     mechanisms = serializers.ListField(
         child=serializers.CharField(), help_text="Empty: every mechanism."
     )
