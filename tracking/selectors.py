@@ -18,7 +18,7 @@ from registry import serials as serial_numbers
 from registry.api.serializers import range_text
 from registry.errors import DomainError, NotFound
 from registry.models import Checkpoint, LedgerEvent, ProductionRecord, Project, UnitClaim
-from tracking.models import Block, CorrespondingAdjustment, Retirement, Transfer
+from tracking.models import Block, Cancellation, CorrespondingAdjustment, Retirement, Transfer
 
 # Ledger kinds that move or end units, with the payload key that lists the ranges touched.
 _CUSTODY_KINDS = {
@@ -83,15 +83,27 @@ def _claim_summary(claim: UnitClaim) -> dict[str, Any]:
     }
 
 
+def cancellation_serial_ranges(cancellation: Cancellation) -> list[str]:
+    """The serial ranges a cancellation took out of circulation, as text, in project, vintage
+    and serial order."""
+    return _serial_ranges(
+        list(
+            cancellation.blocks.select_related("stream__project").order_by(
+                "stream__project__code", "vintage", "serials"
+            )
+        )
+    )
+
+
 def _cancellations(claims: list[UnitClaim], sequence: int) -> list[dict[str, Any]]:
-    """Revoked claims whose block holding the unit was cancelled (e.g. GECs cancelled under R7
-    when their MWh became CCER): published with the cancellation and its reason."""
-    revoked = [claim for claim in claims if claim.status == UnitClaim.Status.REVOKED]
-    if not revoked:
+    """Cancellations of the blocks that held the unit (by its holder, by a revocation, or GECs
+    cancelled under R7 when their MWh became CCER): published with their reason and every
+    serial range each one cancelled."""
+    if not claims:
         return []
     blocks = (
         Block.objects.filter(
-            claim__in=revoked, serials__contains=sequence, cancellation__isnull=False
+            claim__in=claims, serials__contains=sequence, cancellation__isnull=False
         )
         .select_related("cancellation", "mechanism")
         .order_by("cancellation__created_at", "pk")
@@ -103,6 +115,8 @@ def _cancellations(claims: list[UnitClaim], sequence: int) -> list[dict[str, Any
             "cancellation": str(block.cancellation.public_id),
             "reason": block.cancellation.reason,
             "cancelled_at": block.cancellation.created_at,
+            "quantity": block.cancellation.quantity,
+            "serial_ranges": cancellation_serial_ranges(block.cancellation),
         }
         for block in blocks
     ]
