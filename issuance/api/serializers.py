@@ -119,6 +119,17 @@ class IssuanceCreateSerializer(serializers.Serializer):
         return record
 
 
+class RevocationSerializer(serializers.Serializer):
+    """Revoking an issuance: a reason, and whether units held by other organisations are to be
+    cancelled too (administrators; without it such a revocation is refused)."""
+
+    reason = serializers.CharField(max_length=2000)
+    cancel_held_units = serializers.BooleanField(
+        default=False,
+        help_text="Cancel the units other organisations hold (one cancellation per holder).",
+    )
+
+
 class RuleSerializer(serializers.Serializer):
     """One rule of the cross-mechanism catalogue and whether it is enabled here."""
 

@@ -64,13 +64,18 @@ class IssuanceViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(request=RequiredReasonSerializer, responses={200: api.IssuanceSerializer})
+    @extend_schema(request=api.RevocationSerializer, responses={200: api.IssuanceSerializer})
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         claim = self.get_object()
         self.require("issuance.revoke", claim)
-        payload = self.validated(RequiredReasonSerializer)
-        claim_revoke(actor=request.user, claim=claim, reason=payload["reason"])
+        payload = self.validated(api.RevocationSerializer)
+        claim_revoke(
+            actor=request.user,
+            claim=claim,
+            reason=payload["reason"],
+            cancel_held_units=payload["cancel_held_units"],
+        )
         return Response(api.IssuanceSerializer(self.base_queryset().get(pk=claim.pk)).data)
 
 
