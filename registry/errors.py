@@ -70,7 +70,7 @@ class DoubleClaim(Conflict):
     code = "double_claim"
 
     @staticmethod
-    def _described(claim, lower: int, upper: int, holders) -> dict[str, Any]:
+    def describe_claim(claim, lower: int, upper: int, holders) -> dict[str, Any]:
         from registry.serials import SerialRange
 
         project = claim.stream.project
@@ -113,7 +113,7 @@ class DoubleClaim(Conflict):
         of the claim holding the certificates)."""
         holders = holders or {}
         described = [
-            cls._described(claim, lower, upper, holders)
+            cls.describe_claim(claim, lower, upper, holders)
             for claim, lower, upper in [(existing_claim, overlap_lower, overlap_upper)]
             + list(others or [])
         ]

@@ -119,6 +119,19 @@ class IssuanceCreateSerializer(serializers.Serializer):
         return record
 
 
+class ProductionCorrectionSerializer(serializers.Serializer):
+    """A correction of a production record by compensating entry."""
+
+    direction = serializers.ChoiceField(choices=["up", "down"])
+    quantity = serializers.DecimalField(
+        max_digits=20, decimal_places=6, min_value=0, help_text="By how much, always positive."
+    )
+    reason = serializers.CharField(max_length=2000)
+    evidence = serializers.CharField(
+        max_length=2000, help_text="The meter reading, report or document the correction rests on."
+    )
+
+
 class RevocationSerializer(serializers.Serializer):
     """Revoking an issuance: a reason, and whether units held by other organisations are to be
     cancelled too (administrators; without it such a revocation is refused)."""
