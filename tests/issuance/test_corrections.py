@@ -261,18 +261,22 @@ def correction_of_march(issuer, march_record):
 def test_the_database_refuses_a_claim_on_withdrawn_serials(
     issuer, march_record, owner_account, correction_of_march
 ):
-    gec = UnitClaim.objects.filter(mechanism__code="GEC").model  # the table, for raw SQL
-    with pytest.raises(IntegrityError, match="withdrawn"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {gec._meta.db_table} (mechanism_id, stream_id, production_record_id,"
-                " serials, quantity, vintage, role, account_id, status, issued_by_id, issued_at,"
-                " conversion_source, revocation_reason)"
-                " SELECT mechanism.id, %s, %s, int8range(995, 1000), 5, 202503, 'direct', %s,"
-                " 'live', %s, now(), '', '' FROM registry_mechanism AS mechanism"
-                " WHERE mechanism.code = 'GEC'",
-                [march_record.stream_id, march_record.pk, owner_account.pk, issuer.pk],
-            )
+    insert = (
+        f"INSERT INTO {UnitClaim._meta.db_table} (mechanism_id, stream_id, production_record_id,"
+        " serials, quantity, vintage, role, account_id, status, issued_by_id, issued_at,"
+        " conversion_source, revocation_reason)"
+        " SELECT mechanism.id, %s, %s, int8range(995, 1000), 5, 202503, 'direct', %s,"
+        " 'live', %s, now(), '', '' FROM registry_mechanism AS mechanism"
+        " WHERE mechanism.code = 'GEC'"
+    )
+    with (
+        pytest.raises(IntegrityError, match="withdrawn"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            insert, [march_record.stream_id, march_record.pk, owner_account.pk, issuer.pk]
+        )
     assert not Block.objects.exists()
 
 
@@ -308,3 +312,48 @@ def test_the_database_refuses_a_correction_without_record_or_reason_and_a_second
     taken = correction_of_march.withdrawn
     with pytest.raises(IntegrityError, match="serials_withdrawn_once"):
         insert(withdrawn=NumericRange(taken.lower, taken.upper, "[)"))
+
+
+# --- the uniqueness report ----------------------------------------------------------------------
+
+
+def test_a_registry_with_corrections_passes_the_uniqueness_report(
+    issuer, administrator, march_record, owner_account, wind_farm
+):
+    from audit.models import ReportCheck, ReportFinding
+    from audit.services import uniqueness_report_request, uniqueness_report_run
+
+    unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=500,
+    )
+    upward = correct(issuer, march_record, "up", "10.3")
+    unit_claim_issue(
+        actor=issuer, mechanism="GEC", production_record=upward, account=owner_account, quantity=5
+    )
+    correct(issuer, march_record, "down", "20.2")
+    start, end = month(2025, 4)
+    production_record_create(
+        actor=issuer,
+        project=wind_farm,
+        unit_kind="E",
+        period_start=start,
+        period_end=end,
+        quantity="100.5",
+    )
+    report = uniqueness_report_request(
+        actor=administrator, scope=None, enqueue=lambda report: "inline"
+    )
+    report = uniqueness_report_run(report_id=report.pk)
+    failed = {
+        check.check_id: list(
+            ReportFinding.objects.filter(report=report, check_id=check.check_id).values_list(
+                "record", flat=True
+            )[:3]
+        )
+        for check in report.checks.filter(verdict=ReportCheck.Verdict.FAIL)
+    }
+    assert failed == {}
