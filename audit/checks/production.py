@@ -127,17 +127,21 @@ def _serials_findings(scope: ReportScope) -> tuple[str, list[Any]]:
             FROM in_allocation_order AS checked
             CROSS JOIN LATERAL (VALUES
                 ('units_not_whole_part_of_quantity_and_carried_in',
-                 checked.units::numeric, floor(checked.allocated_quantity + checked.carried_in)),
+                 checked.units::numeric, floor(checked.allocated_quantity
+                     + checked.carried_in)),
                 ('carried_out_not_the_fraction_left',
-                 checked.carried_out, checked.allocated_quantity + checked.carried_in - checked.units),
+                 checked.carried_out, checked.allocated_quantity
+                     + checked.carried_in - checked.units),
                 ('serial_count_not_units', checked.serial_count::numeric, checked.units::numeric),
                 ('carried_in_not_carried_out_of_previous_record',
                  checked.carried_in, coalesce(checked.carried_out_before, 0)),
                 ('serials_not_where_the_sequence_stood',
                  checked.serial_lower::numeric, coalesce(checked.sequence_before, 1)::numeric)
             ) AS expectation(problem, found, expected)
-            WHERE (checked.units <> floor(checked.allocated_quantity + checked.carried_in)
-                   OR checked.carried_out <> checked.allocated_quantity + checked.carried_in - checked.units
+            WHERE (checked.units <> floor(checked.allocated_quantity
+                     + checked.carried_in)
+                   OR checked.carried_out <> checked.allocated_quantity
+                     + checked.carried_in - checked.units
                    OR checked.serial_count <> checked.units
                    OR checked.carried_in <> coalesce(checked.carried_out_before, 0)
                    OR checked.serial_lower <> coalesce(checked.sequence_before, 1))

@@ -357,3 +357,24 @@ def test_a_registry_with_corrections_passes_the_uniqueness_report(
         for check in report.checks.filter(verdict=ReportCheck.Verdict.FAIL)
     }
     assert failed == {}
+
+
+def test_the_admin_shows_a_records_corrections_read_only(client, issuer, march_record):
+    from accounts.models import User
+    from tests.factories import UserFactory
+
+    correction = correct(issuer, march_record, "up", "3", reason="late meter reading")
+    root = UserFactory(
+        username="root",
+        organisation=None,
+        role=User.Role.ADMINISTRATOR,
+        is_staff=True,
+        is_superuser=True,
+    )
+    client.force_login(root)
+    page = client.get(f"/admin/registry/productionrecord/{march_record.pk}/change/")
+    assert page.status_code == 200
+    assert "late meter reading" in page.content.decode()
+    listing = client.get("/admin/registry/productionrecord/?source__exact=correction")
+    assert listing.status_code == 200
+    assert f">{correction.pk}<" in listing.content.decode()
