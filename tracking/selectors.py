@@ -202,6 +202,15 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
         "claims_history": [_claim_summary(claim) for claim in claims],
         "cancellations": _cancellations(claims, serial.sequence),
     }
+    withdrawal = record.corrections.filter(withdrawn__contains=serial.sequence).first()
+    if withdrawal is not None:
+        # A downward correction took the unit out of the record's production.
+        result["status"] = "withdrawn"
+        result["withdrawn_by"] = {
+            "correction": withdrawal.pk,
+            "reason": withdrawal.reason,
+            "corrected_at": withdrawal.created_at,
+        }
     if live is None:
         return result
     result["claim"] = _claim_summary(live)

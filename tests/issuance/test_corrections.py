@@ -378,3 +378,15 @@ def test_the_admin_shows_a_records_corrections_read_only(client, issuer, march_r
     listing = client.get("/admin/registry/productionrecord/?source__exact=correction")
     assert listing.status_code == 200
     assert f">{correction.pk}<" in listing.content.decode()
+
+
+def test_the_public_verification_of_a_withdrawn_serial_says_so(issuer, march_record, wind_farm):
+    from registry.serials import Serial
+
+    correction = correct(issuer, march_record, "down", "5", reason="double-read meter")
+    body = client_for(None).get(f"/api/v1/verify/{Serial('CN', wind_farm.code, 'E', 202503, 999)}/")
+    assert body.status_code == 200
+    assert body.json()["status"] == "withdrawn"
+    assert body.json()["withdrawn_by"]["correction"] == correction.pk
+    kept = client_for(None).get(f"/api/v1/verify/{Serial('CN', wind_farm.code, 'E', 202503, 10)}/")
+    assert kept.json()["status"] == "unclaimed"
