@@ -1360,28 +1360,20 @@ def _correction_below_issued(
     )
 
 
-def _withdraw(
-    *, actor: User, record: ProductionRecord, amount: Decimal, reason: str, evidence: str
-) -> ProductionRecord:
-    """A downward correction, under the stream's allocation lock (no claim can be made on the
-    record meanwhile): withdraw the record's highest serials that the corrected quantity no
-    longer covers, rounding the whole units down (a fraction already carried on is not
-    recovered), and refuse if a live claim holds any of them."""
-    stream = record.stream
-    advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
-    locked_stream = type(stream).objects.select_for_update(of=("self",)).get(pk=stream.pk)
+def _units_to_withdraw(
+    record: ProductionRecord, amount: Decimal
+) -> tuple[NumericRange | None, int]:
+    """The record's serials in force and how many of its highest a downward correction by
+    ``amount`` withdraws: the total corrected down, rounded up, less what was withdrawn
+    already. Refused beyond the units left (``correction_exceeds_record``)."""
     in_force = record.serials_in_force()
-    already = (record.serials.upper - record.serials.lower) if record.serials else 0
-    already -= (in_force.upper - in_force.lower) if in_force else 0
-    corrected_down = (
-        -sum(
-            record.corrections.filter(quantity__lt=0).values_list("quantity", flat=True),
-            start=Decimal(0),
-        )
-        + amount
-    )
-    count = int(corrected_down.to_integral_value(rounding=ROUND_CEILING)) - already
+    produced = (record.serials.upper - record.serials.lower) if record.serials else 0
     available = (in_force.upper - in_force.lower) if in_force else 0
+    corrected_down = amount - sum(
+        record.corrections.filter(quantity__lt=0).values_list("quantity", flat=True),
+        start=Decimal(0),
+    )
+    count = int(corrected_down.to_integral_value(rounding=ROUND_CEILING)) - (produced - available)
     if count > available:
         raise Conflict(
             _(
@@ -1393,6 +1385,20 @@ def _withdraw(
             field="quantity",
             details={"available": available, "withdrawn": count},
         )
+    return in_force, count
+
+
+def _withdraw(
+    *, actor: User, record: ProductionRecord, amount: Decimal, reason: str, evidence: str
+) -> ProductionRecord:
+    """A downward correction, under the stream's allocation lock (no claim can be made on the
+    record meanwhile): withdraw the record's highest serials that the corrected quantity no
+    longer covers, rounding the whole units down (a fraction already carried on is not
+    recovered), and refuse if a live claim holds any of them."""
+    stream = record.stream
+    advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
+    locked_stream = type(stream).objects.select_for_update(of=("self",)).get(pk=stream.pk)
+    in_force, count = _units_to_withdraw(record, amount)
     withdrawn = NumericRange(in_force.upper - count, in_force.upper, "[)") if count else None
     if withdrawn is not None:
         holders = list(

@@ -339,6 +339,37 @@ class ProductionRecord(models.Model):
                 name="correction_not_zero",
             ),
         ]
+        triggers = [
+            # I6 for corrections: a downward correction withdraws serials of the record it
+            # corrects (same stream), and none that a live claim holds.
+            pgtrigger.Trigger(
+                name="withdrawal_leaves_no_claim_without_production",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("withdrawn", "corrects_id"),
+                condition=pgtrigger.Q(new__withdrawn__isnull=False),
+                func="""
+                IF NOT EXISTS (
+                    SELECT 1 FROM registry_productionrecord AS corrected
+                    WHERE corrected.id = NEW.corrects_id
+                      AND corrected.stream_id = NEW.stream_id
+                      AND corrected.serials @> NEW.withdrawn
+                ) THEN
+                    RAISE EXCEPTION 'withdrawn serials % lie outside production record %',
+                        NEW.withdrawn, NEW.corrects_id USING ERRCODE = '23514';
+                END IF;
+                IF EXISTS (
+                    SELECT 1 FROM registry_unitclaim AS claim
+                    WHERE claim.stream_id = NEW.stream_id
+                      AND claim.status = 'live'
+                      AND claim.serials && NEW.withdrawn
+                ) THEN
+                    RAISE EXCEPTION 'withdrawn serials % are held by a live claim',
+                        NEW.withdrawn USING ERRCODE = '23514';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stream} {self.vintage} ({self.units})"

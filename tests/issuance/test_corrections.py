@@ -390,3 +390,38 @@ def test_the_public_verification_of_a_withdrawn_serial_says_so(issuer, march_rec
     assert body.json()["withdrawn_by"]["correction"] == correction.pk
     kept = client_for(None).get(f"/api/v1/verify/{Serial('CN', wind_farm.code, 'E', 202503, 10)}/")
     assert kept.json()["status"] == "unclaimed"
+
+
+def test_the_database_refuses_a_withdrawal_of_claimed_serials_or_outside_the_record(
+    issuer, march_record, owner_account
+):
+    from django.db.backends.postgresql.psycopg_any import NumericRange
+
+    unit_claim_issue(
+        actor=issuer,
+        mechanism="GEC",
+        production_record=march_record,
+        account=owner_account,
+        quantity=1000,
+    )
+
+    def withdraw(lower, upper):
+        with transaction.atomic():
+            ProductionRecord.objects.create(
+                stream_id=march_record.stream_id,
+                period=march_record.period,
+                quantity=Decimal("-5"),
+                units=0,
+                vintage=202503,
+                source="correction",
+                corrects=march_record,
+                withdrawn=NumericRange(lower, upper, "[)"),
+                reason="behind the registry's back",
+                entered_by=issuer,
+            )
+
+    with pytest.raises(IntegrityError, match="held by a live claim"):
+        withdraw(996, 1001)
+    with pytest.raises(IntegrityError, match="outside production record"):
+        withdraw(1001, 1006)
+    assert not ProductionRecord.objects.filter(source="correction").exists()
