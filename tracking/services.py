@@ -1140,6 +1140,25 @@ def _cancel_held_units(
     return cancellations
 
 
+def _cancel_own_units(
+    *, actor: User, bearing: UnitClaim, blocks: Sequence[Block], reason: str
+) -> Cancellation | None:
+    """One cancellation (no account) for the units still with the issuing organisation."""
+    if not blocks:
+        return None
+    cancellation = Cancellation.objects.create(
+        mechanism_id=bearing.mechanism_id,
+        claim=bearing,
+        quantity=sum(block.quantity for block in blocks),
+        reason=reason,
+        actor=actor,
+    )
+    Block.objects.filter(pk__in=[block.pk for block in blocks]).update(
+        status=Block.Status.CANCELLED, cancellation=cancellation
+    )
+    return cancellation
+
+
 def _revocable_claims(claim: UnitClaim) -> tuple[UnitClaim, list[UnitClaim]]:
     """The claim bearing the certificates and every claim revoked with it, locked; refused
     when already revoked."""
@@ -1225,18 +1244,7 @@ def _revoke(*, actor: User, claim: UnitClaim, reason: str, cancel_held_units: bo
     held_cancellations = _cancel_held_units(actor=actor, bearing=bearing, held=held, reason=reason)
     held_ids = {block.pk for blocks in held.values() for block in blocks}
     own_blocks = [block for block in live_blocks if block.pk not in held_ids]
-    cancellation = None
-    if own_blocks:
-        cancellation = Cancellation.objects.create(
-            mechanism_id=bearing.mechanism_id,
-            claim=bearing,
-            quantity=sum(block.quantity for block in own_blocks),
-            reason=reason,
-            actor=actor,
-        )
-        Block.objects.filter(pk__in=[block.pk for block in own_blocks]).update(
-            status=Block.Status.CANCELLED, cancellation=cancellation
-        )
+    cancellation = _cancel_own_units(actor=actor, bearing=bearing, blocks=own_blocks, reason=reason)
     UnitClaim.objects.filter(pk__in=[item.pk for item in claims]).update(
         status=UnitClaim.Status.REVOKED, revoked_at=timezone.now(), revocation_reason=reason
     )
