@@ -513,3 +513,40 @@ def test_every_rule_states_the_effect_of_each_operation_it_meets():
             assert "transfer" in effects, rule.id
         if rule.retirement_check is not None:
             assert "retirement" in effects, rule.id
+
+
+# --- R4 in each order ---------------------------------------------------------------------------
+
+
+def test_r4_ccer_after_energy_use_rights_on_other_savings_is_refused(
+    everyone, retrofit, project_owner
+):
+    april = record_of(everyone["admin"], retrofit, "T", 2025, 4, quantity="500")
+    march = record_of(everyone["admin"], retrofit, "T", 2025, 3, quantity="500")
+    declare(project_owner, retrofit, "T", 2025, 3)
+    eur = issue(everyone["carbon"], "EUR", april, everyone["account"])
+    error = refused("R4", lambda: issue(everyone["carbon"], "CCER", march, everyone["account"]))
+    assert error.details["facts"]["energy_use_right_claims"] == [eur.pk]
+
+
+def test_r4_energy_use_rights_after_ccer_on_the_same_savings_are_refused(
+    everyone, retrofit, project_owner
+):
+    march = record_of(everyone["admin"], retrofit, "T", 2025, 3, quantity="500")
+    declare(project_owner, retrofit, "T", 2025, 3)
+    issue(everyone["carbon"], "CCER", march, everyone["account"], quantity=500)
+    error = refused("R1", lambda: issue(everyone["carbon"], "EUR", march, everyone["account"]))
+    assert error.details["existing_claim"]["mechanism"] == "CCER"
+
+
+def test_r4_energy_use_rights_for_other_savings_after_ccer_are_issued_and_then_bar_ccer(
+    everyone, retrofit, project_owner
+):
+    """Savings of another period are other savings; once energy-use rights are issued the
+    project is under energy-use-rights control and further CCER are refused."""
+    march = record_of(everyone["admin"], retrofit, "T", 2025, 3, quantity="500")
+    april = record_of(everyone["admin"], retrofit, "T", 2025, 4, quantity="500")
+    declare(project_owner, retrofit, "T", 2025, 3)
+    issue(everyone["carbon"], "CCER", march, everyone["account"], quantity=100)
+    assert issue(everyone["carbon"], "EUR", april, everyone["account"]).mechanism.code == "EUR"
+    refused("R4", lambda: issue(everyone["carbon"], "CCER", march, everyone["account"]))
