@@ -141,10 +141,12 @@ class DoubleClaim(Conflict):
             message = _("%(message)s %(count)s other live claims overlap: %(claims)s.") % {
                 "message": message,
                 "count": len(described) - 1,
+                # The message names the first few; ``details.claims`` names them all.
                 "claims": ", ".join(
                     f"{item['mechanism']} {item['id']} ({item['overlap']['serials']})"
-                    for item in described[1:]
-                ),
+                    for item in described[1:11]
+                )
+                + (", ..." if len(described) > 11 else ""),
             }
         return cls(
             message,
