@@ -51,10 +51,24 @@ class Rule:
     issuance_check: Callable[..., None] | None = field(default=None, compare=False)
     transfer_check: Callable[..., None] | None = field(default=None, compare=False)
     retirement_check: Callable[..., None] | None = field(default=None, compare=False)
+    # What the rule does to each operation it meets, as the code enforces it now (settings
+    # such as REGISTRY_R14_RETIREMENT_EFFECT included): operation -> reject or flag.
+    effects: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
 
     @property
     def enabled(self) -> bool:
         return not (self.configurable and checks.switched_off(self.id))
+
+    def enforced_effects(self) -> dict[str, str]:
+        """Operation -> effect as enforced with the current settings."""
+        return self.effects() if self.effects is not None else {}
+
+    def enforced_effect(self) -> str:
+        """``reject`` when the rule refuses some operation as configured now, else ``flag``."""
+        effects = self.enforced_effects()
+        if not effects:
+            return self.effect
+        return REJECT if REJECT in effects.values() else FLAG
 
     def applies_to(self, mechanism_code: str) -> bool:
         return not self.mechanisms or mechanism_code in self.mechanisms
@@ -79,6 +93,9 @@ CARBON_CREDITS = ("CCER", "VCU", "VER")
 # R8: taking part in any of these (or in green power trading, which sells GEC bundled with the
 # power) bars a project from local inclusive-carbon credits.
 R8_EXCLUDING_MECHANISMS = ("CCER", "VCU", "VER", "GEC", "IREC", "TIGR")
+# Local inclusive-carbon credits (Guangdong-style PHCER, Beijing forestry BFCER, ...): R8 holds
+# whichever comes first, so these and the mechanisms above exclude each other.
+R8_LOCAL_CREDITS = ("PHCER", "BFCER")
 RENEWABLE_TECHNOLOGIES = ("wind", "solar", "hydro", "biomass")
 
 
@@ -222,26 +239,40 @@ def _r7_no_gec_under_ccer_registration(*, mechanism, project, record, **_context
 
 
 def _r8_local_credit_exclusions(*, mechanism, project, **_context) -> None:
+    """R8 either way: local credits for a project that takes part in another scheme, and
+    another scheme for a project that already has local credits."""
+    local = mechanism.code in R8_LOCAL_CREDITS
+    others = R8_EXCLUDING_MECHANISMS if local else R8_LOCAL_CREDITS
     taken = {}
     for code, claim_id in (
-        _live_claims_of(project, R8_EXCLUDING_MECHANISMS)
-        .order_by("pk")
-        .values_list("mechanism__code", "pk")
+        _live_claims_of(project, others).order_by("pk").values_list("mechanism__code", "pk")
     ):
         taken.setdefault(code, claim_id)
-    if taken:
-        raise RuleViolation.of(
-            "R8",
-            _(
-                "Local credits cannot be issued for project %(project)s: it already takes part "
-                "in %(mechanisms)s (R8)."
-            )
-            % {"project": project.code, "mechanisms": ", ".join(sorted(taken))},
-            field="production_record",
-            project=project.code,
-            mechanisms=sorted(taken),
-            claims=taken,
+    if not taken:
+        return
+    if local:
+        message = _(
+            "Local credits cannot be issued for project %(project)s: it already takes part "
+            "in %(mechanisms)s (R8)."
         )
+    else:
+        message = _(
+            "%(mechanism)s cannot be issued for project %(project)s: it already has local "
+            "credits (%(mechanisms)s), which exclude every other scheme on its output (R8)."
+        )
+    raise RuleViolation.of(
+        "R8",
+        message
+        % {
+            "mechanism": mechanism.code,
+            "project": project.code,
+            "mechanisms": ", ".join(sorted(taken)),
+        },
+        field="production_record",
+        project=project.code,
+        mechanisms=sorted(taken),
+        claims=taken,
+    )
 
 
 def _r10_compliance_only_by_surrender(*, mechanism, retirement, **_context) -> None:
@@ -514,6 +545,7 @@ CATALOGUE: tuple[Rule, ...] = (
         REJECT,
         "DOMAIN.md 3; DESIGN.md I3",
         enforced_by="database: exclusion constraint one_live_claim_per_unit (I3), derived units",
+        effects=lambda: {"issuance": REJECT},
     ),
     Rule(
         "R2",
@@ -521,6 +553,7 @@ CATALOGUE: tuple[Rule, ...] = (
         REJECT,
         "DOMAIN.md 3; DESIGN.md I1, I2, I6",
         enforced_by="database: period and serial exclusion constraints, claim_inside_production",
+        effects=lambda: {"production": REJECT, "issuance": REJECT},
     ),
     Rule(
         "R3",
@@ -530,6 +563,7 @@ CATALOGUE: tuple[Rule, ...] = (
         mechanisms=("CCER",),
         enforced_by="issuance.rules (unit_claim_issue)",
         issuance_check=_r3_ccer_inside_ets_boundary,
+        effects=lambda: {"issuance": REJECT},
     ),
     Rule(
         "R4",
@@ -540,6 +574,7 @@ CATALOGUE: tuple[Rule, ...] = (
         enforced_by="R1 when both claim the same saved tce; issuance.rules refuses CCER from the "
         "savings of a project under energy-use-rights control or holding energy-use rights",
         issuance_check=_r4_energy_use_rights,
+        effects=lambda: {"issuance": REJECT},
     ),
     Rule(
         "R5",
@@ -550,6 +585,7 @@ CATALOGUE: tuple[Rule, ...] = (
         configurable=True,
         enforced_by="issuance.rules flags energy-use rights issued inside an ETS boundary",
         issuance_check=_r5_ets_entity_trading_energy_use_rights,
+        effects=lambda: {"issuance": FLAG},
     ),
     Rule(
         "R6",
@@ -562,6 +598,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "as forfeiting the subsidy",
         issuance_check=_r6_irec_tigr_eligibility,
         transfer_check=_r6_subsidy_forfeited_on_first_sale,
+        effects=lambda: {"issuance": REJECT, "transfer": FLAG},
     ),
     Rule(
         "R7",
@@ -574,15 +611,22 @@ CATALOGUE: tuple[Rule, ...] = (
         "fails on traded or retired ones; issuance.rules refuses GEC during a CCER registration; "
         "tracking.services refuses unfreezing them",
         issuance_check=_r7_no_gec_under_ccer_registration,
+        effects=lambda: {"issuance": REJECT, "unfreeze": REJECT},
     ),
     Rule(
         "R8",
-        _("No local credits for projects in CCER, another scheme, green power trading or GEC."),
+        _(
+            "Local credits and CCER, other voluntary schemes, green power trading or GEC exclude "
+            "each other on a project's output, whichever comes first."
+        ),
         REJECT,
         "local carbon inclusion rules",
-        mechanisms=("PHCER",),
-        enforced_by="issuance.rules (live claims of CCER, VCU, VER, GEC, I-REC or TIGR)",
+        mechanisms=R8_LOCAL_CREDITS + R8_EXCLUDING_MECHANISMS,
+        enforced_by="issuance.rules, both ways: local credits (PHCER, BFCER) refused for a "
+        "project with live CCER, VCU, VER, GEC, I-REC or TIGR claims, and those refused for a "
+        "project with live local credits",
         issuance_check=_r8_local_credit_exclusions,
+        effects=lambda: {"issuance": REJECT},
     ),
     Rule(
         "R9",
@@ -591,6 +635,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "DOMAIN.md 3",
         enforced_by="tracking.services (block selection, max_transfers; units past their "
         "expiry at the transaction's time never move: units_expired)",
+        effects=lambda: {"transfer": REJECT},
     ),
     Rule(
         "R10",
@@ -609,6 +654,7 @@ CATALOGUE: tuple[Rule, ...] = (
             "(service and database trigger)"
         ),
         retirement_check=_r10_compliance_only_by_surrender,
+        effects=lambda: {"surrender": REJECT, "retirement": REJECT},
     ),
     Rule(
         "R11",
@@ -627,6 +673,10 @@ CATALOGUE: tuple[Rule, ...] = (
         ),
         issuance_check=_r11_no_credits_for_event_projects,
         retirement_check=_r11_event_cancellation_deadline,
+        effects=lambda: {
+            "issuance": REJECT,
+            "retirement": settings.REGISTRY_R11_LATE_CANCELLATION_EFFECT,
+        },
     ),
     Rule(
         "R12",
@@ -634,6 +684,7 @@ CATALOGUE: tuple[Rule, ...] = (
         REJECT,
         "DOMAIN.md 3; DESIGN.md I5",
         enforced_by="database: final_blocks_never_change trigger, immutable retirements",
+        effects=lambda: {"transfer": REJECT, "retirement": REJECT},
     ),
     Rule(
         "R13",
@@ -642,11 +693,15 @@ CATALOGUE: tuple[Rule, ...] = (
         "DOMAIN.md 3 (policy)",
         configurable=True,
         enforced_by="issuance.services (declaration coverage)",
+        effects=lambda: {"issuance": REJECT},
     ),
     Rule(
         "R14",
-        _("Cross-border transfers need a corresponding adjustment."),
-        FLAG,
+        _(
+            "Cross-border transfers need a corresponding adjustment: transfers abroad are "
+            "flagged, retirement abroad before the adjustment is completed is refused."
+        ),
+        REJECT,
         "Paris Agreement Article 6",
         configurable=True,
         enforced_by=(
@@ -657,6 +712,11 @@ CATALOGUE: tuple[Rule, ...] = (
             "REGISTRY_R14_RETIREMENT_EFFECT=flag)"
         ),
         retirement_check=_r14_adjustment_before_retirement_abroad,
+        effects=lambda: {
+            "transfer": FLAG,
+            "retirement": settings.REGISTRY_R14_RETIREMENT_EFFECT,
+            "retirement_without_adjustment": FLAG,
+        },
     ),
     Rule(
         "R15",
@@ -670,6 +730,14 @@ CATALOGUE: tuple[Rule, ...] = (
             "and confirmed matches that duplicate a live issuance are flagged (interop.services)"
         ),
         issuance_check=_r15_certified_elsewhere,
+        effects=lambda: {
+            "issuance": REJECT,
+            **{
+                f"issuance:{code}": FLAG
+                for code in sorted(settings.REGISTRY_EXTERNAL_OVERLAP_FLAG_ONLY)
+            },
+            "import": FLAG,
+        },
     ),
     Rule(
         "R16",
@@ -686,6 +754,7 @@ CATALOGUE: tuple[Rule, ...] = (
             "widened by REGISTRY_CLAIM_WINDOW_MONTHS, default 3, on each side)"
         ),
         retirement_check=_r16_claim_period_fits_production,
+        effects=lambda: {"retirement": REJECT},
     ),
 )
 
@@ -734,7 +803,8 @@ def catalogue_listing() -> list[dict[str, Any]]:
         {
             "id": rule.id,
             "description": str(rule.description),
-            "effect": rule.effect,
+            "effect": rule.enforced_effect(),
+            "effects": rule.enforced_effects(),
             "mechanisms": list(rule.mechanisms),
             "source": rule.source,
             "configurable": rule.configurable,

@@ -12,11 +12,12 @@ import calendar
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg.errors
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
 from django.utils import timezone
@@ -27,6 +28,7 @@ from accounts.selectors import account_resolve
 from issuance import rules
 from issuance.models import IssuanceRequest, ProductionSubmission, QueueStatus
 from registry import serials as serial_numbers
+from registry.api.serializers import range_text
 from registry.errors import (
     Conflict,
     DomainError,
@@ -49,6 +51,7 @@ from registry.models import (
 )
 from registry.permissions import (
     require_issuer_of,
+    require_production_corrector,
     require_production_verifier,
     require_project_operator,
 )
@@ -56,12 +59,15 @@ from registry.roles import Role
 from registry.selectors import active_registration, live_claim_overlapping, mechanism_resolve
 from registry.services import (
     allocate_production,
+    parse_quantity,
+    production_payload,
     production_record_create,
     production_validate,
     record_derived_only_refusal,
 )
 from registry.transactions import retry_transaction
 from tracking.models import Block
+from tracking.selectors import current_holders
 from tracking.services import claim_part_cancel
 
 MAX_CONVERSION_FACTOR = Decimal("10")
@@ -204,11 +210,7 @@ def _first_unclaimed(record: ProductionRecord, quantity: int) -> serial_numbers.
                     lower=record.serials.lower,
                     upper=record.serials.upper,
                 )
-                raise DoubleClaim.naming(
-                    holder,
-                    max(holder.serials.lower, record.serials.lower),
-                    min(holder.serials.upper, record.serials.upper),
-                )
+                raise _double_claim(holder, record.serials)
             raise Conflict(
                 _(
                     "Production record %(record)s has no %(quantity)s contiguous unclaimed units "
@@ -250,10 +252,50 @@ class _ClaimAttempt:
     serials: NumericRange | None = None
 
 
+# A refusal names every overlapping claim up to this many (a range can cross one claim per
+# unit); ``claims_total`` says how many there were.
+MAX_CLAIMS_NAMED = 1000
+
+
 def _double_claim(existing: UnitClaim, serials: NumericRange) -> DoubleClaim:
-    lower = max(existing.serials.lower, serials.lower)
-    upper = min(existing.serials.upper, serials.upper)
-    return DoubleClaim.naming(existing, lower, upper)
+    """The refusal of a claim on ``serials``: every live claim holding any of them (``existing``
+    first), each with its overlap and the accounts and organisations holding those units now."""
+    overlapping = [existing] + list(
+        UnitClaim.objects.filter(
+            stream_id=existing.stream_id, status=UnitClaim.Status.LIVE, serials__overlap=serials
+        )
+        .exclude(pk=existing.pk)
+        .select_related("mechanism", "stream__project", "account__organisation")
+        .order_by("serials")[: MAX_CLAIMS_NAMED - 1]
+    )
+    ranges = [
+        (
+            claim,
+            max(claim.serials.lower, serials.lower),
+            min(claim.serials.upper, serials.upper),
+        )
+        for claim in overlapping
+    ]
+    # The certificates of a source claim (MWh consumed by a derivation) are the derived
+    # claim's tonnes: their holders are the derived claim's.
+    holders = current_holders(
+        [
+            (claim.derived_claim.pk, None, None)
+            if claim.role == UnitClaim.Role.SOURCE
+            else (claim.pk, lower, upper)
+            for claim, lower, upper in ranges
+        ]
+    )
+    first, *others = ranges
+    refusal = DoubleClaim.naming(*first, others=others, holders=holders)
+    refusal.details["claims_total"] = (
+        UnitClaim.objects.filter(
+            stream_id=existing.stream_id, status=UnitClaim.Status.LIVE, serials__overlap=serials
+        ).count()
+        if len(overlapping) == MAX_CLAIMS_NAMED
+        else len(overlapping)
+    )
+    return refusal
 
 
 def _insert_claim(
@@ -269,6 +311,31 @@ def _insert_claim(
         if existing is not None:
             raise _double_claim(existing, attempt.serials)
     return UnitClaim.objects.create(issued_by=actor, **fields)
+
+
+def _limit_to_serials_in_force(
+    record: ProductionRecord, requested: serial_numbers.SerialRange | None
+) -> None:
+    """Under the stream lock: the serials a downward correction withdrew are no longer the
+    record's to issue. Narrows the (unsaved) record in memory to the serials still in force,
+    so the searches below never offer withdrawn ones; an explicit range reaching into them is
+    refused with ``serials_withdrawn`` (the claim trigger refuses them in the database)."""
+    if record.serials is None or not record.corrections.filter(withdrawn__isnull=False).exists():
+        return
+    in_force = record.serials_in_force()
+    if requested is not None and (
+        in_force is None or requested.upper > in_force.upper or requested.lower < in_force.lower
+    ):
+        raise Conflict(
+            _(
+                "Serials of production record %(record)s from %(first)s on were withdrawn by a "
+                "correction."
+            )
+            % {"record": record.pk, "first": in_force.upper if in_force else record.serials.lower},
+            code="serials_withdrawn",
+            field="serial_range",
+        )
+    record.serials = in_force
 
 
 def _covering_declaration(record: ProductionRecord) -> Declaration | None:
@@ -575,6 +642,7 @@ def _issue(
         with transaction.atomic():
             # Serialises "find the next unclaimed serials -> claim them" per stream (NetBox-style).
             advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
+            _limit_to_serials_in_force(record, requested)
             # A range found free under the stream lock needs no second look before the insert.
             explicit = requested is not None
             registration = None
@@ -1238,3 +1306,274 @@ def issuance_request_reject(
             payload={**_request_payload(rejected), "reason": reason},
         )
     return rejected
+
+
+# --- corrections of production by compensating entry ------------------------------------------
+
+CORRECTION_DIRECTIONS = ("up", "down")
+
+
+def _correction_input(
+    record: ProductionRecord, *, direction: str, quantity: Any, reason: str, evidence: str
+) -> tuple[Decimal, str, str]:
+    """The checks a correction passes before anything is locked; writes nothing."""
+    if record.source != ProductionRecord.Source.METERED:
+        raise Conflict(
+            _(
+                "Production record %(record)s is %(source)s: only metered or verified records "
+                "are corrected (a correction is corrected by another correction of the record)."
+            )
+            % {"record": record.pk, "source": record.get_source_display()},
+            code="not_correctable",
+            field="production_record",
+        )
+    if direction not in CORRECTION_DIRECTIONS:
+        raise DomainError(
+            _("The direction is up or down."), code="invalid_direction", field="direction"
+        )
+    amount = parse_quantity(quantity, field="quantity")
+    if amount <= 0:
+        raise DomainError(
+            _("A correction changes the quantity by more than zero."),
+            code="correction_zero",
+            field="quantity",
+        )
+    for field, text in (("reason", reason), ("evidence", evidence)):
+        if not (text or "").strip():
+            raise DomainError(
+                _("A correction needs a %(field)s.") % {"field": field},
+                code=f"{field}_required",
+                field=field,
+            )
+    return amount, reason.strip(), evidence.strip()
+
+
+def _corrected_total(record: ProductionRecord) -> Decimal:
+    """The record's quantity with every correction so far (downward ones are negative)."""
+    return record.quantity + sum(
+        record.corrections.values_list("quantity", flat=True), start=Decimal(0)
+    )
+
+
+def _check_plausible_upward(record: ProductionRecord, amount: Decimal) -> None:
+    project = record.stream.project
+    if record.stream.unit_kind != UnitKind.ELECTRICITY or project.capacity_mw is None:
+        return
+    hours = Decimal((record.period.upper - record.period.lower).total_seconds()) / Decimal(3600)
+    ceiling = project.capacity_mw * hours * Decimal(str(settings.REGISTRY_CAPACITY_MARGIN))
+    if _corrected_total(record) + amount > ceiling:
+        raise DomainError(
+            _(
+                "Corrected, the record would hold more than %(capacity)s MW can produce in its "
+                "period (at most %(ceiling)s MWh)."
+            )
+            % {"capacity": project.capacity_mw, "ceiling": ceiling.quantize(Decimal("0.001"))},
+            code="implausible_quantity",
+            field="quantity",
+        )
+
+
+def _correction_below_issued(
+    record: ProductionRecord, withdrawn: NumericRange, claims: list[UnitClaim]
+) -> Conflict:
+    ranges = [
+        (
+            claim,
+            max(claim.serials.lower, withdrawn.lower),
+            min(claim.serials.upper, withdrawn.upper),
+        )
+        for claim in claims
+    ]
+    holders = current_holders(
+        [
+            (claim.derived_claim.pk, None, None)
+            if claim.role == UnitClaim.Role.SOURCE
+            else (claim.pk, lower, upper)
+            for claim, lower, upper in ranges
+        ]
+    )
+    described = [
+        DoubleClaim.describe_claim(claim, lower, upper, holders) for claim, lower, upper in ranges
+    ]
+    return Conflict(
+        _(
+            "Production record %(record)s cannot be corrected down by that much: its serials "
+            "%(serials)s would be withdrawn, and %(count)s live claims hold some of them "
+            "(%(claims)s). Revoke those claims first."
+        )
+        % {
+            "record": record.pk,
+            "serials": range_text(
+                project=record.stream.project,
+                unit_kind=record.stream.unit_kind,
+                vintage=record.vintage,
+                serials=withdrawn,
+            ),
+            "count": len(described),
+            "claims": ", ".join(f"{item['mechanism']} {item['id']}" for item in described),
+        },
+        code="correction_below_issued",
+        field="quantity",
+        details={
+            "record": record.pk,
+            "withdrawn": [withdrawn.lower, withdrawn.upper],
+            "claims": described,
+        },
+    )
+
+
+def _units_to_withdraw(
+    record: ProductionRecord, amount: Decimal
+) -> tuple[NumericRange | None, int]:
+    """The record's serials in force and how many of its highest a downward correction by
+    ``amount`` withdraws: the total corrected down, rounded up, less what was withdrawn
+    already. Refused beyond the units left (``correction_exceeds_record``)."""
+    in_force = record.serials_in_force()
+    produced = (record.serials.upper - record.serials.lower) if record.serials else 0
+    available = (in_force.upper - in_force.lower) if in_force else 0
+    corrected_down = amount - sum(
+        record.corrections.filter(quantity__lt=0).values_list("quantity", flat=True),
+        start=Decimal(0),
+    )
+    count = int(corrected_down.to_integral_value(rounding=ROUND_CEILING)) - (produced - available)
+    if count > available:
+        raise Conflict(
+            _(
+                "Production record %(record)s has %(available)s whole units left; a correction "
+                "down by %(quantity)s would withdraw %(count)s."
+            )
+            % {"record": record.pk, "available": available, "quantity": amount, "count": count},
+            code="correction_exceeds_record",
+            field="quantity",
+            details={"available": available, "withdrawn": count},
+        )
+    return in_force, count
+
+
+def _withdraw(
+    *, actor: User, record: ProductionRecord, amount: Decimal, reason: str, evidence: str
+) -> ProductionRecord:
+    """A downward correction, under the stream's allocation lock (no claim can be made on the
+    record meanwhile): withdraw the record's highest serials that the corrected quantity no
+    longer covers, rounding the whole units down (a fraction already carried on is not
+    recovered), and refuse if a live claim holds any of them."""
+    stream = record.stream
+    advisory_xact_lock(STREAM_SERIAL_ALLOCATION, stream.pk)
+    locked_stream = type(stream).objects.select_for_update(of=("self",)).get(pk=stream.pk)
+    in_force, count = _units_to_withdraw(record, amount)
+    withdrawn = NumericRange(in_force.upper - count, in_force.upper, "[)") if count else None
+    if withdrawn is not None:
+        holders = list(
+            UnitClaim.objects.filter(
+                stream_id=stream.pk, status=UnitClaim.Status.LIVE, serials__overlap=withdrawn
+            )
+            .select_related("mechanism", "stream__project", "account__organisation")
+            .order_by("serials")[:MAX_CLAIMS_NAMED]
+        )
+        if holders:
+            raise _correction_below_issued(record, withdrawn, holders)
+    return ProductionRecord.objects.create(
+        stream=stream,
+        period=record.period,
+        quantity=-amount,
+        # A withdrawal allocates nothing: the fraction carried passes through unchanged, so
+        # the chain of fractions from record to record stays whole.
+        carried_in=locked_stream.carried_remainder,
+        carried_out=locked_stream.carried_remainder,
+        units=0,
+        serials=None,
+        vintage=record.vintage,
+        source=ProductionRecord.Source.CORRECTION,
+        corrects=record,
+        withdrawn=withdrawn,
+        reason=reason,
+        evidence=evidence,
+        entered_by=actor,
+    )
+
+
+@retry_transaction()
+def production_record_correct(
+    *,
+    actor: User,
+    production_record: ProductionRecord,
+    direction: str,
+    quantity: Decimal | int | str,
+    reason: str,
+    evidence: str,
+) -> ProductionRecord:
+    """Correct a metered record by a compensating entry: a correction record linked to it,
+    with its reason and evidence and a ``production.corrected`` ledger event; the corrected
+    record never changes.
+
+    Upward, the correction receives whole-unit serials after the stream's existing ones (under
+    the stream's allocation lock, carrying fractions as any record), and issuance claims them
+    from the correction record. Downward, it withdraws the record's highest serials; refused
+    with ``correction_below_issued`` (naming the claims and who holds their units now, and
+    written to the ledger as a refused attempt) when a live claim holds any of them.
+    Administrators and issuing bodies of a mechanism issued from the record's units only.
+    """
+    record = ProductionRecord.objects.select_related("stream__project").get(pk=production_record.pk)
+    require_production_corrector(actor, record)
+    amount, reason, evidence = _correction_input(
+        record, direction=direction, quantity=quantity, reason=reason, evidence=evidence
+    )
+    attempted = {"record": record.pk, "direction": direction, "quantity": amount}
+    try:
+        with transaction.atomic():
+            if direction == "up":
+                _check_plausible_upward(record, amount)
+                correction = allocate_production(
+                    actor=actor,
+                    project=record.stream.project,
+                    unit_kind=record.stream.unit_kind,
+                    period=record.period,
+                    quantity=amount,
+                    source=ProductionRecord.Source.CORRECTION,
+                    corrects=record,
+                    reason=reason,
+                    evidence=evidence,
+                )
+            else:
+                correction = _withdraw(
+                    actor=actor, record=record, amount=amount, reason=reason, evidence=evidence
+                )
+            _record_correction_event(actor=actor, record=record, correction=correction)
+    except Conflict as refusal:
+        if refusal.code == "correction_below_issued":
+            record_refusal(
+                actor=actor,
+                operation="production_record_correct",
+                error=refusal,
+                attempted=attempted,
+            )
+        raise
+    return correction
+
+
+def _record_correction_event(
+    *, actor: User, record: ProductionRecord, correction: ProductionRecord
+) -> None:
+    project = record.stream.project
+    correction.stream = record.stream
+    record_event(
+        kind=LedgerEvent.Kind.PRODUCTION_CORRECTED,
+        actor=actor,
+        subjects=[
+            f"project:{project.pk}",
+            f"stream:{record.stream_id}",
+            f"record:{correction.pk}",
+            f"record:{record.pk}",
+        ],
+        payload={
+            **production_payload(correction, project),
+            "direction": "up" if correction.quantity > 0 else "down",
+            "corrected_quantity": _corrected_total(record),
+            "serial_range": range_text(
+                project=project,
+                unit_kind=record.stream.unit_kind,
+                vintage=record.vintage,
+                serials=correction.serials or correction.withdrawn,
+            ),
+        },
+    )

@@ -173,6 +173,16 @@ def issues_mechanism(user, mechanism) -> bool:
 
 
 @rules.predicate
+def issues_from_record(user, record) -> bool:
+    """The caller's organisation issues a mechanism the record's units can be issued as."""
+    from registry.permissions import issuable_from
+
+    if record is None or _organisation_id(user) is None:
+        return False
+    return issuable_from(record).filter(issuing_bodies=_organisation_id(user)).exists()
+
+
+@rules.predicate
 def holds_account(user, account) -> bool:
     return account is not None and _organisation_id(user) == account.organisation_id
 
@@ -191,6 +201,7 @@ rules.add_rule("production_record.create", is_administrator | is_issuer)
 # Checked before a bulk request's rows, each of which is then checked as
 # ``production_record.create`` against its project.
 rules.add_rule("production_record.submit", is_administrator | is_issuer)
+rules.add_rule("production_record.correct", is_administrator | (is_issuer & issues_from_record))
 rules.add_rule(
     "production_submission.create", is_administrator | is_issuer | (is_project_owner & owns_project)
 )
@@ -240,6 +251,10 @@ REFUSALS = {
     "production_record.create": _(
         "Only issuing bodies and administrators record production; project owners submit it "
         "for verification."
+    ),
+    "production_record.correct": _(
+        "Only an administrator or an issuing body of a mechanism issued from these units may "
+        "correct production."
     ),
     "production_record.submit": _(
         "Only issuing bodies and administrators record production; project owners submit it "

@@ -434,11 +434,42 @@ class StreamAdmin(ReadOnlyAdmin):
     list_select_related = ("project",)
 
 
+class ProductionCorrectionInline(admin.TabularInline):
+    """The corrections of a record (compensating entries, made through the API's service),
+    read only."""
+
+    model = ProductionRecord
+    fk_name = "corrects"
+    verbose_name = _("correction")
+    verbose_name_plural = _("corrections")
+    fields = ("id", "quantity", "units", "serials", "withdrawn", "reason", "evidence", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ProductionRecord)
 class ProductionRecordAdmin(HugeListAdmin, ReadOnlyAdmin):
-    list_display = ("id", "stream", "vintage", "quantity", "units", "serials", "source")
+    list_display = (
+        "id",
+        "stream",
+        "vintage",
+        "quantity",
+        "units",
+        "serials",
+        "source",
+        "corrects",
+        "withdrawn",
+    )
     list_select_related = ("stream__project",)
     list_filter = ("source",)
+    inlines = [ProductionCorrectionInline]
 
 
 @admin.register(UnitClaim)

@@ -70,53 +70,103 @@ class UnitsExpired(Conflict):
 
 
 class DoubleClaim(Conflict):
-    """A unit is already held by a live claim. ``details`` names that claim: mechanism, claim id,
-    holder account and organisation, and the overlapping serial range."""
+    """Units are already held by live claims. ``details`` names every overlapping claim
+    (``claims``: mechanism, claim id, the account it was issued to, the overlapping serial range
+    and the current holders of those units: account, organisation, status, quantity); the first
+    one's fields stay at the top level (``existing_claim``, ``overlap``) for older clients."""
 
     code = "double_claim"
 
-    @classmethod
-    def naming(cls, existing_claim, overlap_lower: int, overlap_upper: int) -> DoubleClaim:
+    @staticmethod
+    def describe_claim(claim, lower: int, upper: int, holders) -> dict[str, Any]:
         from registry.serials import SerialRange
 
-        project = existing_claim.stream.project
-        overlap = SerialRange(overlap_lower, overlap_upper)
-        overlap_text = overlap.format(
-            project.country, project.code, existing_claim.stream.unit_kind, existing_claim.vintage
-        )
-        holder_claim = existing_claim
-        if existing_claim.role == existing_claim.Role.SOURCE:
-            # The MWh were consumed by a derivation: the holder is the derived claim's account.
-            holder_claim = existing_claim.derived_claim
+        project = claim.stream.project
+        holder_claim = claim
+        if claim.role == claim.Role.SOURCE:
+            # The MWh were consumed by a derivation: the derived claim holds the certificates.
+            holder_claim = claim.derived_claim
         account = holder_claim.account
-        return cls(
-            _(
-                "Units %(serials)s are already claimed as %(mechanism)s by claim %(claim)s, "
-                "issued to account %(account)s (%(organisation)s)."
-            )
-            % {
+        overlap_text = SerialRange(lower, upper).format(
+            project.country, project.code, claim.stream.unit_kind, claim.vintage
+        )
+        return {
+            "id": holder_claim.pk,
+            "mechanism": claim.mechanism.code,
+            "role": claim.role,
+            "holder_account": account.number,
+            "holder_organisation": account.organisation.code,
+            "issued_to_organisation_name": account.organisation.name,
+            "overlap": {
+                "stream": claim.stream_id,
+                "lower": lower,
+                "upper": upper,
                 "serials": overlap_text,
-                "mechanism": existing_claim.mechanism.code,
-                "claim": holder_claim.pk,
-                "account": account.number,
-                "organisation": account.organisation.name,
             },
+            "current_holders": list(holders.get(holder_claim.pk, [])),
+        }
+
+    @classmethod
+    def naming(
+        cls,
+        existing_claim,
+        overlap_lower: int,
+        overlap_upper: int,
+        *,
+        others: list[tuple[Any, int, int]] | None = None,
+        holders: dict[int, list[dict[str, Any]]] | None = None,
+    ) -> DoubleClaim:
+        """The refusal naming ``existing_claim`` (and ``others``: further overlapping claims,
+        each with its overlap) with the current holders of their units (``holders`` by the id
+        of the claim holding the certificates)."""
+        holders = holders or {}
+        described = [
+            cls.describe_claim(claim, lower, upper, holders)
+            for claim, lower, upper in [(existing_claim, overlap_lower, overlap_upper)]
+            + list(others or [])
+        ]
+        first = described[0]
+        current = "; ".join(
+            f"{holder['account']} ({holder['organisation_name']}): {holder['quantity']}"
+            for holder in first["current_holders"]
+        )
+        message = _(
+            "Units %(serials)s are already claimed as %(mechanism)s by claim %(claim)s, "
+            "issued to account %(account)s (%(organisation)s)."
+        ) % {
+            "serials": first["overlap"]["serials"],
+            "mechanism": first["mechanism"],
+            "claim": first["id"],
+            "account": first["holder_account"],
+            "organisation": first["issued_to_organisation_name"],
+        }
+        if current:
+            message = _("%(message)s Held now by %(holders)s.") % {
+                "message": message,
+                "holders": current,
+            }
+        if len(described) > 1:
+            message = _("%(message)s %(count)s other live claims overlap: %(claims)s.") % {
+                "message": message,
+                "count": len(described) - 1,
+                # The message names the first few; ``details.claims`` names them all.
+                "claims": ", ".join(
+                    f"{item['mechanism']} {item['id']} ({item['overlap']['serials']})"
+                    for item in described[1:11]
+                )
+                + (", ..." if len(described) > 11 else ""),
+            }
+        return cls(
+            message,
             field="serials",
             details={
                 "rule": "R1",
                 "existing_claim": {
-                    "id": holder_claim.pk,
-                    "mechanism": existing_claim.mechanism.code,
-                    "role": existing_claim.role,
-                    "holder_account": account.number,
-                    "holder_organisation": account.organisation.code,
+                    key: first[key]
+                    for key in ("id", "mechanism", "role", "holder_account", "holder_organisation")
                 },
-                "overlap": {
-                    "stream": existing_claim.stream_id,
-                    "lower": overlap_lower,
-                    "upper": overlap_upper,
-                    "serials": overlap_text,
-                },
+                "overlap": first["overlap"],
+                "claims": described,
             },
         )
 

@@ -19,6 +19,7 @@ from django.contrib.postgres.fields import (
 )
 from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
+from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -252,6 +253,7 @@ class ProductionRecord(models.Model):
         METERED = "metered", _("Metered or verified")
         DERIVED = "derived", _("Derived from another unit kind")
         ALLOCATED = "allocated", _("Allowances allocated for a compliance year")
+        CORRECTION = "correction", _("Correction of a recorded quantity")
 
     stream = models.ForeignKey(
         Stream, verbose_name=_("stream"), on_delete=models.PROTECT, related_name="records"
@@ -273,6 +275,22 @@ class ProductionRecord(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # A correction (source "correction") is a compensating entry: the record it corrects never
+    # changes. Upward (quantity > 0) it receives serials of its own after the stream's existing
+    # ones; downward (quantity < 0) it withdraws the corrected record's highest serials.
+    corrects = models.ForeignKey(
+        "self",
+        verbose_name=_("corrects record"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+    )
+    withdrawn = BigIntegerRangeField(
+        _("serials withdrawn from the corrected record"), null=True, blank=True
+    )
+    reason = models.TextField(_("reason for the correction"), blank=True)
+    evidence = models.TextField(_("evidence for the correction"), blank=True)
 
     class Meta:
         verbose_name = _("production record")
@@ -286,6 +304,7 @@ class ProductionRecord(models.Model):
                 expressions=[("stream", RangeOperators.EQUAL), ("period", RangeOperators.OVERLAPS)],
                 condition=Q(source="metered"),
             ),
+            # Corrections share the period of the record they correct by design.
             ExclusionConstraint(
                 name="derived_never_overlaps_metered",
                 expressions=[
@@ -293,6 +312,26 @@ class ProductionRecord(models.Model):
                     ("period", RangeOperators.OVERLAPS),
                     ("source", RangeOperators.NOT_EQUAL),
                 ],
+                condition=~Q(source="correction"),
+            ),
+            # A serial is withdrawn by at most one downward correction.
+            ExclusionConstraint(
+                name="serials_withdrawn_once",
+                expressions=[
+                    ("stream", RangeOperators.EQUAL),
+                    ("withdrawn", RangeOperators.OVERLAPS),
+                ],
+                condition=Q(withdrawn__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=(Q(source="correction") & Q(corrects__isnull=False) & ~Q(reason=""))
+                | (~Q(source="correction") & Q(corrects__isnull=True)),
+                name="correction_names_record_and_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn__isnull=True)
+                | Q(source="correction", quantity__lt=0, serials__isnull=True, units=0),
+                name="only_downward_corrections_withdraw",
             ),
             ExclusionConstraint(
                 name="production_serials_allocated_once",
@@ -302,10 +341,44 @@ class ProductionRecord(models.Model):
                 ],
             ),
             models.CheckConstraint(
-                condition=Q(quantity__gte=0) & Q(units__gte=0), name="production_nonnegative"
+                condition=(Q(quantity__gte=0) | Q(source="correction")) & Q(units__gte=0),
+                name="production_nonnegative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="correction") | ~Q(quantity=0),
+                name="correction_not_zero",
             ),
         ]
         triggers = [
+            # I6 for corrections: a downward correction withdraws serials of the record it
+            # corrects (same stream), and none that a live claim holds.
+            pgtrigger.Trigger(
+                name="withdrawal_leaves_no_claim_without_production",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("withdrawn", "corrects_id"),
+                condition=pgtrigger.Q(new__withdrawn__isnull=False),
+                func="""
+                IF NOT EXISTS (
+                    SELECT 1 FROM registry_productionrecord AS corrected
+                    WHERE corrected.id = NEW.corrects_id
+                      AND corrected.stream_id = NEW.stream_id
+                      AND corrected.serials @> NEW.withdrawn
+                ) THEN
+                    RAISE EXCEPTION 'withdrawn serials % lie outside production record %',
+                        NEW.withdrawn, NEW.corrects_id USING ERRCODE = '23514';
+                END IF;
+                IF EXISTS (
+                    SELECT 1 FROM registry_unitclaim AS claim
+                    WHERE claim.stream_id = NEW.stream_id
+                      AND claim.status = 'live'
+                      AND claim.serials && NEW.withdrawn
+                ) THEN
+                    RAISE EXCEPTION 'withdrawn serials % are held by a live claim',
+                        NEW.withdrawn USING ERRCODE = '23514';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
             # I9: a generating asset's tonnes exist only as units derived from its MWh, an
             # energy-saving project's from its saved tce; a metered tonne record beside them
             # would count one output twice. The service refuses first (derived_only).
@@ -336,6 +409,22 @@ class ProductionRecord(models.Model):
         if self.serials is None:
             return None
         return serial_numbers.SerialRange(self.serials.lower, self.serials.upper)
+
+    def serials_in_force(self):
+        """The record's serials minus those downward corrections withdrew (always its highest
+        ones, so what remains is one range); None when nothing remains."""
+        if self.serials is None:
+            return None
+        withdrawn = sum(
+            taken.upper - taken.lower
+            for taken in self.corrections.filter(withdrawn__isnull=False).values_list(
+                "withdrawn", flat=True
+            )
+        )
+        upper = self.serials.upper - withdrawn
+        if upper <= self.serials.lower:
+            return None
+        return NumericRange(self.serials.lower, upper, "[)")
 
 
 class UnitClaim(models.Model):
@@ -474,6 +563,14 @@ class UnitClaim(models.Model):
                     RAISE EXCEPTION 'claim serials % lie outside production record %',
                         NEW.serials, NEW.production_record_id USING ERRCODE = '23514';
                 END IF;
+                IF NEW.status = 'live' AND EXISTS (
+                    SELECT 1 FROM registry_productionrecord AS correction
+                    WHERE correction.corrects_id = NEW.production_record_id
+                      AND correction.withdrawn && NEW.serials
+                ) THEN
+                    RAISE EXCEPTION 'claim serials % were withdrawn from production record %',
+                        NEW.serials, NEW.production_record_id USING ERRCODE = '23514';
+                END IF;
                 RETURN NEW;
                 """,
             ),
@@ -609,6 +706,7 @@ class LedgerEvent(models.Model):
         PRODUCTION_SUBMITTED = "production.submitted", _("Production submitted for verification")
         PRODUCTION_REJECTED = "production.rejected", _("Submitted production rejected")
         PRODUCTION_RECORDED = "production.recorded", _("Production recorded")
+        PRODUCTION_CORRECTED = "production.corrected", _("Production corrected")
         DECLARATION_SIGNED = "declaration.signed", _("Declaration signed")
         DECLARATION_REVOKED = "declaration.revoked", _("Declaration revoked")
         ISSUANCE_REQUESTED = "issuance.requested", _("Issuance requested")

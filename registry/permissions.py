@@ -97,3 +97,38 @@ def require_production_verifier(actor: User) -> None:
         code="verification_required",
         field="project",
     )
+
+
+def require_production_corrector(actor: User, record) -> None:
+    """Administrators, and issuing-body officers of an organisation that issues a mechanism
+    the record's units can be issued as (its own unit kind, or tonnes derived from MWh or saved
+    tce), correct a production record."""
+    if is_administrator(actor):
+        return
+    if (
+        actor.is_active
+        and actor.role == Role.ISSUER
+        and actor.organisation_id is not None
+        and issuable_from(record).filter(issuing_bodies=actor.organisation_id).exists()
+    ):
+        return
+    raise Forbidden(
+        _(
+            "Only an administrator or an issuing body of a mechanism issued from these units may "
+            "correct production."
+        ),
+        field="production_record",
+    )
+
+
+def issuable_from(record):
+    """Mechanisms (certificates) that can be issued from the record's units."""
+    from django.db.models import Q
+
+    from registry.models import Mechanism, UnitKind
+
+    unit_kind = record.stream.unit_kind
+    kinds = Q(unit_kind=unit_kind)
+    if unit_kind in (UnitKind.ELECTRICITY, UnitKind.ENERGY_SAVED):
+        kinds |= Q(unit_kind=UnitKind.CARBON, accepts_derived_units=True)
+    return Mechanism.objects.filter(kinds, kind=Mechanism.Kind.CERTIFICATE)

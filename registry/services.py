@@ -477,9 +477,11 @@ def allocate_production(
     period: DateTimeTZRange,
     quantity: Decimal,
     source: str,
+    **correction: Any,
 ) -> ProductionRecord:
     """Allocate whole-unit serials for a period of a project's stream; caller holds the
-    transaction.
+    transaction. ``correction`` (corrects, reason, evidence) is stored on an upward correction,
+    which shares the period of the record it corrects.
 
     Under the stream's row lock: refuse an overlapping period (naming the record that holds
     it), add the carried remainder, allocate the next contiguous serials and carry the new
@@ -500,6 +502,8 @@ def allocate_production(
         # Several derivations (or allocations) may share a period; only records of another
         # source there would double count.
         overlapping_records = overlapping_records.exclude(source=source)
+    if source == ProductionRecord.Source.CORRECTION:
+        overlapping_records = overlapping_records.none()  # its own record's period, by design
     overlapping = overlapping_records.order_by("pk").first()
     if overlapping is not None:
         raise Conflict(
@@ -535,6 +539,7 @@ def allocate_production(
                 vintage=vintage_of(period.lower, stream.project.time_zone),
                 source=source,
                 entered_by=actor,
+                **correction,
             )
     except IntegrityError as error:
         if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) == (
@@ -747,6 +752,18 @@ def production_payload(record: ProductionRecord, project: Project) -> dict[str, 
         "serials": [record.serials.lower, record.serials.upper] if record.serials else None,
         "vintage": record.vintage,
         "source": record.source,
+        **(
+            {
+                "corrects": record.corrects_id,
+                "withdrawn": [record.withdrawn.lower, record.withdrawn.upper]
+                if record.withdrawn
+                else None,
+                "reason": record.reason,
+                "evidence": record.evidence,
+            }
+            if record.corrects_id
+            else {}
+        ),
     }
 
 

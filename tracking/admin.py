@@ -139,7 +139,7 @@ class RevocableUnitClaimAdmin(AdministratorActionsMixin, UnitClaimAdmin):
     tracking, which registry may not import): refused while any of the claim's units are
     retired."""
 
-    actions = ("revoke",)
+    actions = ("revoke", "revoke_cancelling_held_units")
 
     @admin.action(description=_("Revoke the selected issuances (with a reason)"))
     def revoke(self, request, queryset):
@@ -151,6 +151,26 @@ class RevocableUnitClaimAdmin(AdministratorActionsMixin, UnitClaimAdmin):
             title=_("Revoke issuances"),
             service=lambda claim, reason: claim_revoke(
                 actor=request.user, claim=claim, reason=reason
+            ),
+            done_message=_("%(count)s issuances revoked."),
+            needs_reason=True,
+        )
+
+    @admin.action(
+        description=_(
+            "Revoke the selected issuances, cancelling units other organisations hold "
+            "(with a reason)"
+        )
+    )
+    def revoke_cancelling_held_units(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action="revoke_cancelling_held_units",
+            title=_("Revoke issuances and cancel units held by others"),
+            service=lambda claim, reason: claim_revoke(
+                actor=request.user, claim=claim, reason=reason, cancel_held_units=True
             ),
             done_message=_("%(count)s issuances revoked."),
             needs_reason=True,

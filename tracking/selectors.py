@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.backends.postgresql.psycopg_any import NumericRange
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
@@ -18,7 +18,7 @@ from registry import serials as serial_numbers
 from registry.api.serializers import range_text
 from registry.errors import DomainError, NotFound
 from registry.models import Checkpoint, LedgerEvent, ProductionRecord, Project, UnitClaim
-from tracking.models import Block, CorrespondingAdjustment, Retirement, Transfer
+from tracking.models import Block, Cancellation, CorrespondingAdjustment, Retirement, Transfer
 
 # Ledger kinds that move or end units, with the payload key that lists the ranges touched.
 _CUSTODY_KINDS = {
@@ -83,15 +83,27 @@ def _claim_summary(claim: UnitClaim) -> dict[str, Any]:
     }
 
 
+def cancellation_serial_ranges(cancellation: Cancellation) -> list[str]:
+    """The serial ranges a cancellation took out of circulation, as text, in project, vintage
+    and serial order."""
+    return _serial_ranges(
+        list(
+            cancellation.blocks.select_related("stream__project").order_by(
+                "stream__project__code", "vintage", "serials"
+            )
+        )
+    )
+
+
 def _cancellations(claims: list[UnitClaim], sequence: int) -> list[dict[str, Any]]:
-    """Revoked claims whose block holding the unit was cancelled (e.g. GECs cancelled under R7
-    when their MWh became CCER): published with the cancellation and its reason."""
-    revoked = [claim for claim in claims if claim.status == UnitClaim.Status.REVOKED]
-    if not revoked:
+    """Cancellations of the blocks that held the unit (by its holder, by a revocation, or GECs
+    cancelled under R7 when their MWh became CCER): published with their reason and every
+    serial range each one cancelled."""
+    if not claims:
         return []
     blocks = (
         Block.objects.filter(
-            claim__in=revoked, serials__contains=sequence, cancellation__isnull=False
+            claim__in=claims, serials__contains=sequence, cancellation__isnull=False
         )
         .select_related("cancellation", "mechanism")
         .order_by("cancellation__created_at", "pk")
@@ -103,6 +115,8 @@ def _cancellations(claims: list[UnitClaim], sequence: int) -> list[dict[str, Any
             "cancellation": str(block.cancellation.public_id),
             "reason": block.cancellation.reason,
             "cancelled_at": block.cancellation.created_at,
+            "quantity": block.cancellation.quantity,
+            "serial_ranges": cancellation_serial_ranges(block.cancellation),
         }
         for block in blocks
     ]
@@ -188,6 +202,15 @@ def unit_verify(serial_text: str) -> dict[str, Any]:
         "claims_history": [_claim_summary(claim) for claim in claims],
         "cancellations": _cancellations(claims, serial.sequence),
     }
+    withdrawal = record.corrections.filter(withdrawn__contains=serial.sequence).first()
+    if withdrawal is not None:
+        # A downward correction took the unit out of the record's production.
+        result["status"] = "withdrawn"
+        result["withdrawn_by"] = {
+            "correction": withdrawal.pk,
+            "reason": withdrawal.reason,
+            "corrected_at": withdrawal.created_at,
+        }
     if live is None:
         return result
     result["claim"] = _claim_summary(live)
@@ -487,3 +510,41 @@ def account_statement(
         balances=[balances[code] for code in sorted(balances)],
         movements=movements,
     )
+
+
+def current_holders(
+    wanted: list[tuple[int, int | None, int | None]],
+) -> dict[int, list[dict[str, Any]]]:
+    """Who holds units of claims now: for each ``(claim id, lower, upper)`` (``None`` bounds:
+    the whole claim), the accounts whose blocks hold units of that range, with the account's
+    organisation, the blocks' status and the quantity, largest first. One grouped query per
+    claim, so a claim split into a million blocks costs one scan of its index, not a million
+    rows in memory."""
+    from accounts.models import Organisation
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    sql = f"""
+        SELECT account.number, organisation.code, organisation.name, block.status,
+               SUM(upper(block.serials * %(range)s) - lower(block.serials * %(range)s))
+          FROM {Block._meta.db_table} AS block
+          JOIN {HoldingAccount._meta.db_table} AS account ON account.id = block.account_id
+          JOIN {Organisation._meta.db_table} AS organisation
+            ON organisation.id = account.organisation_id
+         WHERE block.claim_id = %(claim)s AND block.serials && %(range)s
+         GROUP BY account.number, organisation.code, organisation.name, block.status
+         ORDER BY 5 DESC, account.number, block.status
+    """
+    with connection.cursor() as cursor:
+        for claim_id, lower, upper in wanted:
+            cursor.execute(sql, {"claim": claim_id, "range": NumericRange(lower, upper, "[)")})
+            found[claim_id] = [
+                {
+                    "account": number,
+                    "organisation": code,
+                    "organisation_name": name,
+                    "status": status,
+                    "quantity": int(quantity),
+                }
+                for number, code, name, status, quantity in cursor.fetchall()
+            ]
+    return found

@@ -1163,77 +1163,235 @@ def block_set_status(*, actor: User, block: Block, status: str, reason: str) -> 
     return block
 
 
+def _block_range_text(block: Block) -> str:
+    project = block.stream.project
+    return block.serial_range().format(
+        project.country, project.code, block.stream.unit_kind, block.vintage
+    )
+
+
+def _held_by_others(bearing: UnitClaim, live_blocks: Sequence[Block]) -> dict[int, list[Block]]:
+    """Active or frozen blocks of the claim held in accounts of an organisation other than the
+    one of the account the claim was issued to, by account id."""
+    held: dict[int, list[Block]] = {}
+    for block in live_blocks:
+        if block.account.organisation_id != bearing.account.organisation_id:
+            held.setdefault(block.account_id, []).append(block)
+    return held
+
+
+def _units_held_by_others(bearing: UnitClaim, held: dict[int, list[Block]]) -> Conflict:
+    holders = [
+        {
+            "account": blocks[0].account.number,
+            "organisation": blocks[0].account.organisation.code,
+            "organisation_name": blocks[0].account.organisation.name,
+            "quantity": sum(block.quantity for block in blocks),
+            "serial_ranges": [_block_range_text(block) for block in blocks[:100]],
+        }
+        for blocks in held.values()
+    ]
+    return Conflict(
+        _(
+            "Claim %(claim)s cannot be revoked: %(quantity)s of its units are held by other "
+            "organisations (%(holders)s). An administrator may revoke it with "
+            "cancel_held_units and a reason, cancelling their units."
+        )
+        % {
+            "claim": bearing.pk,
+            "quantity": sum(holder["quantity"] for holder in holders),
+            "holders": "; ".join(
+                f"{holder['account']} ({holder['organisation_name']}): {holder['quantity']}"
+                for holder in holders
+            ),
+        },
+        code="units_held_by_others",
+        field="cancel_held_units",
+        details={"claim": bearing.pk, "holders": holders},
+    )
+
+
+def _cancel_held_units(
+    *, actor: User, bearing: UnitClaim, held: dict[int, list[Block]], reason: str
+) -> list[Cancellation]:
+    """One cancellation and one ``units.cancelled`` event per other holder's account, so each
+    holder's statement shows what the revocation took from it."""
+    cancellations = []
+    for blocks in held.values():
+        account = blocks[0].account
+        cancellation = Cancellation.objects.create(
+            mechanism_id=bearing.mechanism_id,
+            account=account,
+            claim=bearing,
+            quantity=sum(block.quantity for block in blocks),
+            reason=reason,
+            actor=actor,
+        )
+        Block.objects.filter(pk__in=[block.pk for block in blocks]).update(
+            status=Block.Status.CANCELLED, cancellation=cancellation
+        )
+        record_event(
+            kind=LedgerEvent.Kind.UNITS_CANCELLED,
+            actor=actor,
+            subjects=[
+                f"cancellation:{cancellation.pk}",
+                f"account:{account.pk}",
+                f"organisation:{account.organisation_id}",
+                f"claim:{bearing.pk}",
+            ],
+            payload={
+                "cancellation": str(cancellation.public_id),
+                "mechanism": bearing.mechanism.code,
+                "account": account.number,
+                "organisation": account.organisation.code,
+                "claim": bearing.pk,
+                "revocation": True,
+                "quantity": cancellation.quantity,
+                "reason": reason,
+                "ranges": [
+                    {
+                        "block": block.pk,
+                        "claim": bearing.pk,
+                        "lower": block.serials.lower,
+                        "upper": block.serials.upper,
+                        "from_status": block.status,
+                        "serials": _block_range_text(block),
+                    }
+                    for block in blocks
+                ],
+            },
+        )
+        cancellations.append(cancellation)
+    return cancellations
+
+
+def _cancel_own_units(
+    *, actor: User, bearing: UnitClaim, blocks: Sequence[Block], reason: str
+) -> Cancellation | None:
+    """One cancellation (no account) for the units still with the issuing organisation."""
+    if not blocks:
+        return None
+    cancellation = Cancellation.objects.create(
+        mechanism_id=bearing.mechanism_id,
+        claim=bearing,
+        quantity=sum(block.quantity for block in blocks),
+        reason=reason,
+        actor=actor,
+    )
+    Block.objects.filter(pk__in=[block.pk for block in blocks]).update(
+        status=Block.Status.CANCELLED, cancellation=cancellation
+    )
+    return cancellation
+
+
+def _revocable_claims(claim: UnitClaim) -> tuple[UnitClaim, list[UnitClaim]]:
+    """The claim bearing the certificates and every claim revoked with it, locked; refused
+    when already revoked."""
+    bearing = UnitClaim.objects.select_related("source_claim", "mechanism", "account").get(
+        pk=claim.pk
+    )
+    if bearing.role == UnitClaim.Role.SOURCE:
+        bearing = bearing.derived_claim
+    claims = [bearing] + ([bearing.source_claim] if bearing.source_claim_id else [])
+    locked_claims = list(
+        UnitClaim.objects.select_for_update(of=("self",))
+        .filter(pk__in=[item.pk for item in claims])
+        .order_by("pk")
+    )
+    if any(item.status != UnitClaim.Status.LIVE for item in locked_claims):
+        raise Conflict(
+            _("Claim %(claim)s is already revoked.") % {"claim": bearing.pk},
+            code="already_revoked",
+            field="claim",
+        )
+    return bearing, claims
+
+
 @retry_transaction()
-def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
+def claim_revoke(
+    *, actor: User, claim: UnitClaim, reason: str, cancel_held_units: bool = False
+) -> UnitClaim:
     """Revoke a claim (administrators, with a reason): all its units are cancelled and its
     serials become free for a correct claim.
 
-    Refused if any of its units are retired: a retirement is final. A derived claim and the
-    source claim it consumed are revoked together.
+    Refused if any of its units are retired (a retirement is final), and, unless
+    ``cancel_held_units``, if any are held by an organisation other than the one it was issued
+    to (``units_held_by_others``, naming each holder and quantity; written to the ledger as a
+    refused attempt). With ``cancel_held_units`` each other holder's blocks get a cancellation
+    and a ``units.cancelled`` event of their own. A derived claim and the source claim it
+    consumed are revoked together.
     """
     require_administrator(actor, _("revoke issuances"))
     if not (reason or "").strip():
         raise DomainError(_("A reason is required."), code="reason_required", field="reason")
-    with transaction.atomic():
-        bearing = UnitClaim.objects.select_related("source_claim").get(pk=claim.pk)
-        if bearing.role == UnitClaim.Role.SOURCE:
-            bearing = bearing.derived_claim
-        claims = [bearing] + ([bearing.source_claim] if bearing.source_claim_id else [])
-        locked_claims = list(
-            UnitClaim.objects.select_for_update(of=("self",))
-            .filter(pk__in=[item.pk for item in claims])
-            .order_by("pk")
-        )
-        if any(item.status != UnitClaim.Status.LIVE for item in locked_claims):
-            raise Conflict(
-                _("Claim %(claim)s is already revoked.") % {"claim": bearing.pk},
-                code="already_revoked",
-                field="claim",
+    reason = reason.strip()
+    try:
+        with transaction.atomic():
+            bearing = _revoke(
+                actor=actor, claim=claim, reason=reason, cancel_held_units=cancel_held_units
             )
-        blocks = list(
-            Block.objects.select_for_update(of=("self",)).filter(claim=bearing).order_by("pk")
-        )
-        retired = [block for block in blocks if block.status == Block.Status.RETIRED]
-        if retired:
-            raise Conflict(
-                _("Claim %(claim)s cannot be revoked: %(count)s of its units are retired.")
-                % {"claim": bearing.pk, "count": sum(block.quantity for block in retired)},
-                code="units_retired",
-                field="claim",
-                details={"retired_blocks": [block.pk for block in retired]},
-            )
-        live_blocks = [
-            block for block in blocks if block.status in (Block.Status.ACTIVE, Block.Status.FROZEN)
-        ]
-        cancellation = None
-        if live_blocks:
-            cancellation = Cancellation.objects.create(
-                mechanism_id=bearing.mechanism_id,
-                claim=bearing,
-                quantity=sum(block.quantity for block in live_blocks),
-                reason=reason.strip(),
+    except Conflict as refusal:
+        if refusal.code == "units_held_by_others":
+            record_refusal(
                 actor=actor,
+                operation="claim_revoke",
+                error=refusal,
+                attempted={"claim": claim.pk, "reason": reason, "cancel_held_units": False},
             )
-            Block.objects.filter(pk__in=[block.pk for block in live_blocks]).update(
-                status=Block.Status.CANCELLED, cancellation=cancellation
-            )
-        now = timezone.now()
-        UnitClaim.objects.filter(pk__in=[item.pk for item in claims]).update(
-            status=UnitClaim.Status.REVOKED, revoked_at=now, revocation_reason=reason.strip()
-        )
-        record_event(
-            kind=LedgerEvent.Kind.CLAIM_REVOKED,
-            actor=actor,
-            subjects=[f"claim:{item.pk}" for item in claims],
-            payload={
-                "claim": bearing.pk,
-                "claims": [item.pk for item in claims],
-                "mechanism": bearing.mechanism.code,
-                "reason": reason.strip(),
-                "cancelled_quantity": cancellation.quantity if cancellation else 0,
-            },
-        )
+        raise
     bearing.refresh_from_db()
+    return bearing
+
+
+def _revoke(*, actor: User, claim: UnitClaim, reason: str, cancel_held_units: bool) -> UnitClaim:
+    bearing, claims = _revocable_claims(claim)
+    blocks = list(
+        Block.objects.select_for_update(of=("self",))
+        .filter(claim=bearing)
+        .select_related("account__organisation", "stream__project")
+        .order_by("pk")
+    )
+    retired = [block for block in blocks if block.status == Block.Status.RETIRED]
+    if retired:
+        raise Conflict(
+            _("Claim %(claim)s cannot be revoked: %(count)s of its units are retired.")
+            % {"claim": bearing.pk, "count": sum(block.quantity for block in retired)},
+            code="units_retired",
+            field="claim",
+            details={"retired_blocks": [block.pk for block in retired]},
+        )
+    live_blocks = [
+        block for block in blocks if block.status in (Block.Status.ACTIVE, Block.Status.FROZEN)
+    ]
+    held = _held_by_others(bearing, live_blocks)
+    if held and not cancel_held_units:
+        raise _units_held_by_others(bearing, held)
+    held_cancellations = _cancel_held_units(actor=actor, bearing=bearing, held=held, reason=reason)
+    held_ids = {block.pk for blocks in held.values() for block in blocks}
+    own_blocks = [block for block in live_blocks if block.pk not in held_ids]
+    cancellation = _cancel_own_units(actor=actor, bearing=bearing, blocks=own_blocks, reason=reason)
+    UnitClaim.objects.filter(pk__in=[item.pk for item in claims]).update(
+        status=UnitClaim.Status.REVOKED, revoked_at=timezone.now(), revocation_reason=reason
+    )
+    record_event(
+        kind=LedgerEvent.Kind.CLAIM_REVOKED,
+        actor=actor,
+        subjects=[f"claim:{item.pk}" for item in claims],
+        payload={
+            "claim": bearing.pk,
+            "claims": [item.pk for item in claims],
+            "mechanism": bearing.mechanism.code,
+            "reason": reason,
+            "cancelled_quantity": sum(block.quantity for block in live_blocks),
+            "cancellation": str(cancellation.public_id) if cancellation else None,
+            "cancelled_blocks": [
+                {"block": block.pk, "account": block.account.number, "from_status": block.status}
+                for block in own_blocks
+            ],
+            "held_units_cancelled": [str(item.public_id) for item in held_cancellations],
+            "held_quantity": sum(item.quantity for item in held_cancellations),
+        },
+    )
     return bearing
 
 

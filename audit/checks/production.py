@@ -28,7 +28,8 @@ def _periods_findings(scope: ReportScope) -> tuple[str, list[Any]]:
                    lower(record.period) AS period_start,
                    coalesce(upper(record.period), 'infinity') AS period_end
             FROM registry_productionrecord AS record
-            WHERE {streams}
+            -- A correction shares the period of the record it corrects, by design.
+            WHERE {streams} AND record.source <> 'correction'
         ),
         reach_of_earlier_records AS (
             SELECT scoped.*,
@@ -61,6 +62,7 @@ def _periods_findings(scope: ReportScope) -> tuple[str, list[Any]]:
          AND earlier.period && later.period
          AND (lower(earlier.period), earlier.id) < (later.period_start, later.id)
          AND (later.source NOT IN ('derived', 'allocated') OR earlier.source <> later.source)
+         AND earlier.source <> 'correction'
         JOIN registry_stream AS stream ON stream.id = later.stream_id
         JOIN registry_project AS project ON project.id = stream.project_id
         WHERE {in_scope}
@@ -94,6 +96,8 @@ def _serials_findings(scope: ReportScope) -> tuple[str, list[Any]]:
         WITH record_of_scoped_stream AS (
             SELECT record.id, record.stream_id, record.vintage, record.source, record.serials,
                    record.quantity, record.carried_in, record.carried_out, record.units,
+                   -- A downward correction allocates nothing and passes the fraction on.
+                   greatest(record.quantity, 0) AS allocated_quantity,
                    lower(record.serials) AS serial_lower, upper(record.serials) AS serial_upper,
                    {serial_count} AS serial_count
             FROM registry_productionrecord AS record
@@ -124,17 +128,21 @@ def _serials_findings(scope: ReportScope) -> tuple[str, list[Any]]:
             FROM in_allocation_order AS checked
             CROSS JOIN LATERAL (VALUES
                 ('units_not_whole_part_of_quantity_and_carried_in',
-                 checked.units::numeric, floor(checked.quantity + checked.carried_in)),
+                 checked.units::numeric, floor(checked.allocated_quantity
+                     + checked.carried_in)),
                 ('carried_out_not_the_fraction_left',
-                 checked.carried_out, checked.quantity + checked.carried_in - checked.units),
+                 checked.carried_out, checked.allocated_quantity
+                     + checked.carried_in - checked.units),
                 ('serial_count_not_units', checked.serial_count::numeric, checked.units::numeric),
                 ('carried_in_not_carried_out_of_previous_record',
                  checked.carried_in, coalesce(checked.carried_out_before, 0)),
                 ('serials_not_where_the_sequence_stood',
                  checked.serial_lower::numeric, coalesce(checked.sequence_before, 1)::numeric)
             ) AS expectation(problem, found, expected)
-            WHERE (checked.units <> floor(checked.quantity + checked.carried_in)
-                   OR checked.carried_out <> checked.quantity + checked.carried_in - checked.units
+            WHERE (checked.units <> floor(checked.allocated_quantity
+                     + checked.carried_in)
+                   OR checked.carried_out <> checked.allocated_quantity
+                     + checked.carried_in - checked.units
                    OR checked.serial_count <> checked.units
                    OR checked.carried_in <> coalesce(checked.carried_out_before, 0)
                    OR checked.serial_lower <> coalesce(checked.sequence_before, 1))
@@ -267,12 +275,19 @@ def _issued_within_produced_findings(scope: ReportScope) -> tuple[str, list[Any]
                {stream_label("stream", "project")} AS stream, record.source, record.vintage,
                lower(record.period) AS period_start, upper(record.period) AS period_end,
                {serial_pair("record.serials")} AS serials, record.units,
-               claimed.live_claimed, claimed.live_claimed - record.units AS excess,
+               claimed.live_claimed, claimed.live_claimed - in_force.units AS excess,
                claimed.live_claims, claims_of_record.claim_ids, claims_of_record.mechanisms
         FROM live_claimed_per_record AS claimed
         JOIN registry_productionrecord AS record ON record.id = claimed.record_id
         JOIN registry_stream AS stream ON stream.id = record.stream_id
         JOIN registry_project AS project ON project.id = stream.project_id
+        -- Units withdrawn by downward corrections are no longer produced.
+        CROSS JOIN LATERAL (
+            SELECT record.units - coalesce(sum(upper(correction.withdrawn)
+                                               - lower(correction.withdrawn)), 0) AS units
+            FROM registry_productionrecord AS correction
+            WHERE correction.corrects_id = record.id AND correction.withdrawn IS NOT NULL
+        ) AS in_force
         CROSS JOIN LATERAL (
             SELECT (array_agg(claim.id ORDER BY lower(claim.serials), claim.id))[1:50]
                        AS claim_ids,
@@ -281,7 +296,7 @@ def _issued_within_produced_findings(scope: ReportScope) -> tuple[str, list[Any]
             JOIN registry_mechanism AS mechanism ON mechanism.id = claim.mechanism_id
             WHERE claim.production_record_id = record.id AND claim.status = 'live'
         ) AS claims_of_record
-        WHERE claimed.live_claimed > record.units AND {records}
+        WHERE claimed.live_claimed > in_force.units AND {records}
     """
     return sql, [*stream_params, *record_params]
 

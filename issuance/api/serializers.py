@@ -119,12 +119,44 @@ class IssuanceCreateSerializer(serializers.Serializer):
         return record
 
 
+class ProductionCorrectionSerializer(serializers.Serializer):
+    """A correction of a production record by compensating entry."""
+
+    direction = serializers.ChoiceField(choices=["up", "down"])
+    quantity = serializers.DecimalField(
+        max_digits=20, decimal_places=6, min_value=0, help_text="By how much, always positive."
+    )
+    reason = serializers.CharField(max_length=2000)
+    evidence = serializers.CharField(
+        max_length=2000, help_text="The meter reading, report or document the correction rests on."
+    )
+
+
+class RevocationSerializer(serializers.Serializer):
+    """Revoking an issuance: a reason, and whether units held by other organisations are to be
+    cancelled too (administrators; without it such a revocation is refused)."""
+
+    reason = serializers.CharField(max_length=2000)
+    cancel_held_units = serializers.BooleanField(
+        default=False,
+        help_text="Cancel the units other organisations hold (one cancellation per holder).",
+    )
+
+
 class RuleSerializer(serializers.Serializer):
     """One rule of the cross-mechanism catalogue and whether it is enabled here."""
 
     id = serializers.CharField()
     description = serializers.CharField()
-    effect = serializers.ChoiceField(choices=["reject", "flag"])
+    effect = serializers.ChoiceField(
+        choices=["reject", "flag"],
+        help_text="reject when the rule refuses some operation with the current settings.",
+    )
+    effects = serializers.DictField(
+        child=serializers.ChoiceField(choices=["reject", "flag"]),
+        help_text="Operation (issuance, transfer, retirement, ...) -> its effect, as enforced "
+        "with the current settings.",
+    )
     mechanisms = serializers.ListField(
         child=serializers.CharField(), help_text="Empty: every mechanism."
     )

@@ -20,5 +20,10 @@ urlpatterns = [
         views.DeclarationUnitsViewSet.as_view({"get": "list"}),
         name="declaration-units",
     ),
+    path(
+        "production-records/<int:record_pk>/corrections/",
+        views.ProductionCorrectionViewSet.as_view({"get": "list", "post": "create"}),
+        name="production-record-corrections",
+    ),
     *router.urls,
 ]

@@ -17,8 +17,8 @@ from issuance.models import IssuanceRequest, ProductionSubmission
 from registry import access
 from registry.api.base import RegistryGenericViewSet
 from registry.api.pagination import NewestFirstCursorPagination
-from registry.api.serializers import RequiredReasonSerializer
-from registry.models import Declaration, MechanismRegistration, UnitClaim
+from registry.api.serializers import ProductionRecordSerializer, RequiredReasonSerializer
+from registry.models import Declaration, MechanismRegistration, ProductionRecord, UnitClaim
 from registry.selectors import mechanism_resolve
 from tracking.services import claim_revoke
 
@@ -64,13 +64,18 @@ class IssuanceViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retr
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(request=RequiredReasonSerializer, responses={200: api.IssuanceSerializer})
+    @extend_schema(request=api.RevocationSerializer, responses={200: api.IssuanceSerializer})
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         claim = self.get_object()
         self.require("issuance.revoke", claim)
-        payload = self.validated(RequiredReasonSerializer)
-        claim_revoke(actor=request.user, claim=claim, reason=payload["reason"])
+        payload = self.validated(api.RevocationSerializer)
+        claim_revoke(
+            actor=request.user,
+            claim=claim,
+            reason=payload["reason"],
+            cancel_held_units=payload["cancel_held_units"],
+        )
         return Response(api.IssuanceSerializer(self.base_queryset().get(pk=claim.pk)).data)
 
 
@@ -254,3 +259,35 @@ class IssuanceRequestViewSet(
             actor=request.user, issuance_request=issuance_request, reason=payload["reason"]
         )
         return self._answer(issuance_request)
+
+
+class ProductionCorrectionViewSet(RegistryGenericViewSet, mixins.ListModelMixin):
+    """Corrections of one production record (compensating entries; the record never changes):
+    listed for whoever may see the record, made by administrators and issuing bodies of a
+    mechanism issued from its units."""
+
+    resource = "production_record"
+    queryset = ProductionRecord.objects.select_related("stream__project", "corrects").order_by("id")
+    serializer_class = ProductionRecordSerializer
+
+    def _record(self) -> ProductionRecord:
+        records = access.visible(self.request.user, "production_record", ProductionRecord.objects)
+        return get_object_or_404(records, pk=self.kwargs["record_pk"])
+
+    def get_queryset(self):
+        return super().get_queryset().filter(corrects=self._record())
+
+    @extend_schema(
+        request=api.ProductionCorrectionSerializer, responses={201: ProductionRecordSerializer}
+    )
+    def create(self, request, record_pk=None):
+        record = self._record()
+        self.require("production_record.correct", record)
+        fields = self.validated(api.ProductionCorrectionSerializer)
+        correction = services.production_record_correct(
+            actor=request.user, production_record=record, **fields
+        )
+        return Response(
+            ProductionRecordSerializer(self.base_queryset().get(pk=correction.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )

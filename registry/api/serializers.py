@@ -143,6 +143,7 @@ class ProductionRecordSerializer(serializers.ModelSerializer):
     unit_kind = serializers.CharField(source="stream.unit_kind", read_only=True)
     period = PeriodField(read_only=True)
     serial_range = serializers.SerializerMethodField()
+    withdrawn_range = serializers.SerializerMethodField()
 
     class Meta:
         model = ProductionRecord
@@ -159,6 +160,10 @@ class ProductionRecordSerializer(serializers.ModelSerializer):
             "serial_range",
             "vintage",
             "source",
+            "corrects",
+            "withdrawn_range",
+            "reason",
+            "evidence",
             "created_at",
         ]
 
@@ -168,6 +173,15 @@ class ProductionRecordSerializer(serializers.ModelSerializer):
             unit_kind=record.stream.unit_kind,
             vintage=record.vintage,
             serials=record.serials,
+        )
+
+    def get_withdrawn_range(self, record: ProductionRecord) -> str | None:
+        """Serials of the corrected record a downward correction withdrew."""
+        return range_text(
+            project=record.stream.project,
+            unit_kind=record.stream.unit_kind,
+            vintage=record.vintage,
+            serials=record.withdrawn,
         )
 
 

@@ -111,6 +111,35 @@ def test_revoking_an_issuance_with_retired_units_shows_the_refusal_and_changes_n
     )
 
 
+def test_units_sold_to_another_organisation_are_cancelled_only_by_the_explicit_action(
+    admin_client, project_owner, owner_account, buyer_account, gec_claim
+):
+    from tracking.services import block_transfer
+
+    block_transfer(
+        actor=project_owner,
+        source_account=owner_account,
+        target_account=buyer_account,
+        mechanism="GEC",
+        quantity=100,
+    )
+
+    refused = run_action(admin_client, CLAIMS, "revoke", [gec_claim], reason="meter error")
+    gec_claim.refresh_from_db()
+    assert gec_claim.status == UnitClaim.Status.LIVE
+    assert any("held by other organisations" in message for message in page_messages(refused))
+
+    done = run_action(
+        admin_client, CLAIMS, "revoke_cancelling_held_units", [gec_claim], reason="meter error"
+    )
+    gec_claim.refresh_from_db()
+    assert gec_claim.status == UnitClaim.Status.REVOKED
+    assert "1 issuances revoked." in page_messages(done)
+    assert set(Block.objects.filter(account=buyer_account).values_list("status", flat=True)) == {
+        Block.Status.CANCELLED
+    }
+
+
 def test_a_revocation_without_a_reason_changes_nothing(admin_client, gec_claim):
     response = run_action(admin_client, CLAIMS, "revoke", [gec_claim], reason="  ")
 

@@ -141,6 +141,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST production-records/":                  (201, 201, 201, 403, 403, 403, 403, 401),
     "GET production-records/{march_record}/":    (200, 200, 200, 200, 404, 200, 404, 401),
     "POST production-records/bulk/":             (200, 200, 200, 403, 403, 403, 403, 401),
+    "GET production-records/{march_record}/corrections/":
+                                                 (200, 200, 200, 200, 404, 200, 404, 401),
+    "POST production-records/{march_record}/corrections/":
+                                                 (201, 201, 201, 403, 404, 403, 404, 401),
     "GET production-submissions/":               (200, 200, 200, 200, 200, 200, 200, 401),
     "POST production-submissions/":              (201, 201, 201, 201, 403, 403, 403, 401),
     "GET production-submissions/{submission}/":  (200, 200, 200, 200, 404, 200, 404, 401),
@@ -805,6 +809,12 @@ BODIES = {
     "POST projects/{pending_project}/reject/": _reason,
     "POST production-records/": _production,
     "POST production-records/bulk/": _bulk,
+    "POST production-records/{march_record}/corrections/": lambda s, p: {
+        "direction": "up",
+        "quantity": "5",
+        "reason": "Permission matrix",
+        "evidence": "meter reading",
+    },
     "POST production-submissions/": _submission,
     "POST production-submissions/{submission}/verify/": lambda s, p: None,
     "POST production-submissions/{submission}/reject/": _reason,

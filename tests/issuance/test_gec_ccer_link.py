@@ -187,6 +187,8 @@ def test_ccer_issuance_cancels_the_frozen_gecs_on_its_mwh_and_publishes_it(
             "cancellation": str(cancellation.public_id),
             "reason": cancellation.reason,
             "cancelled_at": cancellation.created_at,
+            "quantity": 1000,
+            "serial_ranges": [f"CN-{wind_farm.code}-E-202503-000000000001-000000001000"],
         }
     ]
     assert_blocks_add_up_to_their_claims()

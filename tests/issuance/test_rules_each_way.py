@@ -382,3 +382,171 @@ def test_one_output_claimed_by_two_mechanisms_refuses_the_second_in_either_order
             ("CCER", "PHCER", "R8"),
         }
     assert UnitClaim.objects.filter(mechanism__code=second).count() == 0
+
+
+# --- R8 whichever comes first ------------------------------------------------------------------
+
+R8_OTHERS = ["CCER", "VCU", "VER", "GEC", "IREC", "TIGR"]
+
+
+def _r8_months(other):
+    # I-REC certifies Chinese generation up to 2024 only (R6).
+    return ((2024, 11), (2024, 12)) if other == "IREC" else ((2025, 3), (2025, 4))
+
+
+@pytest.mark.parametrize("other", R8_OTHERS)
+def test_r8_another_scheme_after_local_credits_is_refused(
+    everyone, project_owner, wind_farm, other
+):
+    first_month, second_month = _r8_months(other)
+    records = []
+    for year, month_number in (first_month, second_month):
+        records.append(record_of(everyone["admin"], wind_farm, "E", year, month_number))
+        declare(project_owner, wind_farm, "E", year, month_number)
+    local = issue(everyone["admin"], "PHCER", records[0], everyone["account"])
+    error = refused("R8", lambda: issue(everyone["admin"], other, records[1], everyone["account"]))
+    # A derived issuance holds the MWh (source claim) and the tonnes: either names it.
+    assert error.details["facts"]["claims"]["PHCER"] in (local.pk, local.source_claim_id)
+    assert not UnitClaim.objects.filter(mechanism__code=other).exists()
+
+
+@pytest.mark.parametrize("other", R8_OTHERS)
+def test_r8_local_credits_after_another_scheme_are_refused(
+    everyone, project_owner, wind_farm, other
+):
+    first_month, second_month = _r8_months(other)
+    records = []
+    for year, month_number in (first_month, second_month):
+        records.append(record_of(everyone["admin"], wind_farm, "E", year, month_number))
+        declare(project_owner, wind_farm, "E", year, month_number)
+    held = issue(everyone["admin"], other, records[0], everyone["account"])
+    error = refused(
+        "R8", lambda: issue(everyone["admin"], "PHCER", records[1], everyone["account"])
+    )
+    assert error.details["facts"]["claims"][other] in (held.pk, held.source_claim_id)
+    assert not UnitClaim.objects.filter(mechanism__code="PHCER").exists()
+
+
+def test_r8_refusal_each_way_through_the_api(everyone, project_owner, wind_farm):
+    from tests.api.conftest import client_for
+
+    for month_number in (3, 4):
+        declare(project_owner, wind_farm, "E", 2025, month_number)
+    march = record_of(everyone["admin"], wind_farm, "E", 2025, 3)
+    april = record_of(everyone["admin"], wind_farm, "E", 2025, 4)
+    issue(everyone["admin"], "PHCER", march, everyone["account"])
+    refusals_before = LedgerEvent.objects.filter(kind=LedgerEvent.Kind.ATTEMPT_REFUSED).count()
+    response = client_for(everyone["issuer"]).post(
+        "/api/v1/issuances/",
+        {
+            "mechanism": "GEC",
+            "production_record": april.pk,
+            "account": everyone["account"].number,
+            "quantity": 10,
+        },
+        format="json",
+    )
+    assert response.status_code == 409, response.content
+    assert response.data["code"] == "rule_violation"
+    assert response.data["details"]["rule"] == "R8"
+    assert not UnitClaim.objects.filter(mechanism__code="GEC").exists()
+    assert (
+        LedgerEvent.objects.filter(kind=LedgerEvent.Kind.ATTEMPT_REFUSED).count()
+        == refusals_before + 1
+    )
+
+
+# --- the catalogue states each rule's effect as enforced --------------------------------------
+
+
+def stated(rule_id, operation):
+    from issuance.rules import catalogue_listing
+
+    listing = {rule["id"]: rule for rule in catalogue_listing()}
+    return listing[rule_id]["effects"][operation]
+
+
+def test_each_refusal_above_is_stated_as_reject_and_each_flag_as_flag():
+    """The operations the tests of this module refuse or only flag, against the catalogue."""
+    behaviour = {
+        ("R1", "issuance"): "reject",
+        ("R2", "production"): "reject",
+        ("R4", "issuance"): "reject",
+        ("R5", "issuance"): "flag",
+        ("R6", "issuance"): "reject",
+        ("R6", "transfer"): "flag",
+        ("R8", "issuance"): "reject",
+        ("R9", "transfer"): "reject",
+        ("R12", "transfer"): "reject",
+        ("R13", "issuance"): "reject",
+    }
+    for (rule_id, operation), effect in behaviour.items():
+        assert stated(rule_id, operation) == effect, (rule_id, operation)
+
+
+def test_r14_is_stated_as_it_is_enforced_reject_at_retirement_by_default(client, settings):
+    response = client.get("/api/v1/rules/")
+    r14 = {rule["id"]: rule for rule in response.json()}["R14"]
+    assert r14["effect"] == "reject"
+    assert r14["effects"] == {
+        "transfer": "flag",
+        "retirement": "reject",
+        "retirement_without_adjustment": "flag",
+    }
+    settings.REGISTRY_R14_RETIREMENT_EFFECT = "flag"
+    response = client.get("/api/v1/rules/")
+    r14 = {rule["id"]: rule for rule in response.json()}["R14"]
+    assert r14["effect"] == "flag" and r14["effects"]["retirement"] == "flag"
+
+
+def test_every_rule_states_the_effect_of_each_operation_it_meets():
+    from issuance.rules import CATALOGUE
+
+    for rule in CATALOGUE:
+        effects = rule.enforced_effects()
+        assert effects, rule.id
+        assert set(effects.values()) <= {"reject", "flag"}, rule.id
+        assert rule.enforced_effect() == ("reject" if "reject" in effects.values() else "flag")
+        if rule.issuance_check is not None:
+            assert any(key.startswith("issuance") for key in effects), rule.id
+        if rule.transfer_check is not None:
+            assert "transfer" in effects, rule.id
+        if rule.retirement_check is not None:
+            assert "retirement" in effects, rule.id
+
+
+# --- R4 in each order ---------------------------------------------------------------------------
+
+
+def test_r4_ccer_after_energy_use_rights_on_other_savings_is_refused(
+    everyone, retrofit, project_owner
+):
+    april = record_of(everyone["admin"], retrofit, "T", 2025, 4, quantity="500")
+    march = record_of(everyone["admin"], retrofit, "T", 2025, 3, quantity="500")
+    declare(project_owner, retrofit, "T", 2025, 3)
+    eur = issue(everyone["carbon"], "EUR", april, everyone["account"])
+    error = refused("R4", lambda: issue(everyone["carbon"], "CCER", march, everyone["account"]))
+    assert error.details["facts"]["energy_use_right_claims"] == [eur.pk]
+
+
+def test_r4_energy_use_rights_after_ccer_on_the_same_savings_are_refused(
+    everyone, retrofit, project_owner
+):
+    march = record_of(everyone["admin"], retrofit, "T", 2025, 3, quantity="500")
+    declare(project_owner, retrofit, "T", 2025, 3)
+    issue(everyone["carbon"], "CCER", march, everyone["account"], quantity=500)
+    error = refused("R1", lambda: issue(everyone["carbon"], "EUR", march, everyone["account"]))
+    assert error.details["existing_claim"]["mechanism"] == "CCER"
+
+
+def test_r4_energy_use_rights_for_other_savings_after_ccer_are_issued_and_then_bar_ccer(
+    everyone, retrofit, project_owner
+):
+    """Savings of another period are other savings; once energy-use rights are issued the
+    project is under energy-use-rights control and further CCER are refused."""
+    march = record_of(everyone["admin"], retrofit, "T", 2025, 3, quantity="500")
+    april = record_of(everyone["admin"], retrofit, "T", 2025, 4, quantity="500")
+    declare(project_owner, retrofit, "T", 2025, 3)
+    issue(everyone["carbon"], "CCER", march, everyone["account"], quantity=100)
+    assert issue(everyone["carbon"], "EUR", april, everyone["account"]).mechanism.code == "EUR"
+    refused("R4", lambda: issue(everyone["carbon"], "CCER", march, everyone["account"]))

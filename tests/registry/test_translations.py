@@ -124,6 +124,7 @@ def test_a_double_claim_is_explained_in_chinese(
     assert str(refusal.value.message) == (
         f"单位 {serials} 已由认领记录 {first.pk} 认领为 GEC，"
         f"并已签发至账户 {owner_account.number}（Wind Co）。"
+        f" 现由 {owner_account.number} (Wind Co): 10 持有。"
     )
 
 

@@ -107,7 +107,10 @@ def test_revocation_cancels_every_unit_of_the_claim(
         mechanism="GEC",
         quantity=100,
     )
-    revoked = claim_revoke(actor=administrator, claim=gec_claim, reason="meter fault")
+    # The buyer's 100 are cancelled too only because the administrator says so explicitly.
+    revoked = claim_revoke(
+        actor=administrator, claim=gec_claim, reason="meter fault", cancel_held_units=True
+    )
     assert revoked.status == UnitClaim.Status.REVOKED
     assert set(Block.objects.filter(claim=gec_claim).values_list("status", flat=True)) == {
         "cancelled"

@@ -20,6 +20,7 @@ from tracking.models import (
     RetirementAllocation,
     Transfer,
 )
+from tracking.selectors import cancellation_serial_ranges
 
 MAX_ID = 2**63 - 1  # a bigint primary key
 
@@ -213,10 +214,25 @@ class CancellationSerializer(serializers.ModelSerializer):
     account = serializers.CharField(
         source="account.number", read_only=True, default=None, allow_null=True
     )
+    serial_ranges = serializers.SerializerMethodField(
+        help_text="Every serial range the cancellation took out of circulation."
+    )
 
     class Meta:
         model = Cancellation
-        fields = ["id", "mechanism", "account", "claim", "quantity", "reason", "created_at"]
+        fields = [
+            "id",
+            "mechanism",
+            "account",
+            "claim",
+            "quantity",
+            "serial_ranges",
+            "reason",
+            "created_at",
+        ]
+
+    def get_serial_ranges(self, cancellation: Cancellation) -> list[str]:
+        return cancellation_serial_ranges(cancellation)
 
 
 class BlockStatusSerializer(serializers.Serializer):
