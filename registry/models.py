@@ -289,8 +289,10 @@ class ProductionRecord(models.Model):
     withdrawn = BigIntegerRangeField(
         _("serials withdrawn from the corrected record"), null=True, blank=True
     )
-    reason = models.TextField(_("reason for the correction"), blank=True)
-    evidence = models.TextField(_("evidence for the correction"), blank=True)
+    # Empty by default in the database too, so that rows written outside Django (the
+    # benchmarks' raw-SQL baselines, a hand in psql) need not name them.
+    reason = models.TextField(_("reason for the correction"), blank=True, db_default="")
+    evidence = models.TextField(_("evidence for the correction"), blank=True, db_default="")
 
     class Meta:
         verbose_name = _("production record")

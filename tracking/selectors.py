@@ -86,6 +86,9 @@ def _claim_summary(claim: UnitClaim) -> dict[str, Any]:
 def cancellation_serial_ranges(cancellation: Cancellation) -> list[str]:
     """The serial ranges a cancellation took out of circulation, as text, in project, vintage
     and serial order."""
+    prefetched = getattr(cancellation, "_prefetched_objects_cache", {}).get("blocks")
+    if prefetched is not None:
+        return _serial_ranges(list(prefetched))
     return _serial_ranges(
         list(
             cancellation.blocks.select_related("stream__project").order_by(

@@ -676,9 +676,10 @@ def metered_tonnes_on_a_wind_farm(registry):
     with pgtrigger.ignore("registry.ProductionRecord:tonnes_derived_only"):
         execute(
             """INSERT INTO registry_productionrecord (stream_id, period, quantity, carried_in,
-               carried_out, units, serials, vintage, source, entered_by_id, created_at)
+               carried_out, units, serials, vintage, source, entered_by_id, created_at,
+               reason, evidence)
            VALUES (%s, tstzrange(%s, %s, '[)'), 10, %s, %s, 10, int8range(%s, %s), 202506,
-                   'metered', %s, now())""",
+                   'metered', %s, now(), '', '')""",
             [stream.pk, start, end, carried, carried, lower, lower + 10, registry.issuer.pk],
         )
     execute("UPDATE registry_stream SET next_sequence = %s WHERE id = %s", [lower + 10, stream.pk])

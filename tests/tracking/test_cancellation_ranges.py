@@ -32,3 +32,39 @@ def test_a_cancellation_carries_its_serial_ranges_in_the_api_and_the_public_veri
     assert body["status"] == "cancelled"
     [entry] = body["cancellations"]
     assert entry["serial_ranges"] == cancelled and entry["quantity"] == 10
+
+
+def test_the_list_of_cancellations_reads_their_ranges_in_a_fixed_number_of_queries(
+    gec_claim, project_owner, owner_account, wind_farm
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.api.conftest import client_for
+
+    client = client_for(project_owner)
+
+    def cancel(first: int) -> None:
+        serials = f"CN-{wind_farm.code}-E-202503-{first:012d}-{first + 9:012d}"
+        response = client.post(
+            "/api/v1/cancellations/",
+            {
+                "account": owner_account.number,
+                "mechanism": "GEC",
+                "serial_range": serials,
+                "reason": "metering error",
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+
+    def queries_of_the_list() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/v1/cancellations/").status_code == 200
+        return len(captured)
+
+    cancel(1)
+    with_one = queries_of_the_list()
+    for first in (101, 201, 301, 401):
+        cancel(first)
+    assert queries_of_the_list() == with_one

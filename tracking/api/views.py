@@ -262,7 +262,9 @@ class CancellationViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.
     """Units taken out of circulation without a beneficiary."""
 
     resource = "cancellation"
-    queryset = Cancellation.objects.select_related("mechanism", "account")
+    queryset = Cancellation.objects.select_related("mechanism", "account").prefetch_related(
+        api.CANCELLED_BLOCKS
+    )
     serializer_class = api.CancellationSerializer
     pagination_class = NewestFirstCursorPagination
     filterset_class = CancellationFilter
