@@ -1106,6 +1106,7 @@ def claim_revoke(*, actor: User, claim: UnitClaim, reason: str) -> UnitClaim:
                 "mechanism": bearing.mechanism.code,
                 "reason": reason.strip(),
                 "cancelled_quantity": cancellation.quantity if cancellation else 0,
+                "cancellation": str(cancellation.public_id) if cancellation else None,
             },
         )
     bearing.refresh_from_db()

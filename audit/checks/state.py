@@ -1,0 +1,371 @@
+"""The state is what the ledger says: rows re-derived from the ledger, and rows and events paired.
+
+``state_matches_ledger`` folds the ledger from its first event (``audit.checks.fold``) and
+compares, stream by stream, every claim (serial range, account, status) and every block (claim,
+serial range, account, status, transfer count) with what the fold produced; then, in SQL, the
+quantity of every transfer, retirement, cancellation and production record with the quantity its
+event recorded. ``rows_have_events`` pairs those rows (and claims) with their events both ways.
+
+Both read the whole registry whatever the report's scope, as the ledger check does: the ledger is
+one sequence, and a fold cannot start in the middle of it.
+
+Findings share one shape: ``problem``; ``table`` and ``row_id`` (the row, or ``ledger`` and
+none); ``claim_id`` where there is one; ``event_id`` and ``event_kind`` (the event that made or
+last changed the row, or that names a missing row); ``stored`` and ``ledger`` (the values each
+side holds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import groupby
+from typing import Any
+
+from django.db import connection
+from django.utils.translation import gettext_lazy as _
+
+from audit.checks.base import Check
+from audit.checks.fold import ClaimState, StreamState, fold, steps_sql
+from audit.scope import ReportScope
+
+CHUNK_SIZE = 5_000
+
+CLAIMS_SQL = """
+    SELECT claim.stream_id, claim.id, lower(claim.serials), upper(claim.serials),
+           claim.account_id, claim.status
+    FROM registry_unitclaim AS claim
+    ORDER BY claim.stream_id, claim.id
+"""
+BLOCKS_SQL = """
+    SELECT block.stream_id, block.id, block.claim_id, lower(block.serials), upper(block.serials),
+           block.account_id, block.status, block.transfer_count
+    FROM tracking_block AS block
+    ORDER BY block.stream_id, block.claim_id, lower(block.serials)
+"""
+
+# Each row a check pairs with its event, keyed as the event names it: (table, key, row id,
+# quantity). Production records are compared on their quantity (metered) or units (derived and
+# allocated: the units their event issued).
+ROW_KEYS_SQL = """
+    SELECT 'transfer' AS row_table, transfer.public_id::text AS key, transfer.id AS row_id,
+           transfer.quantity::numeric AS quantity
+    FROM tracking_transfer AS transfer
+    UNION ALL
+    SELECT 'retirement', retirement.public_id::text, retirement.id, retirement.quantity
+    FROM tracking_retirement AS retirement
+    UNION ALL
+    SELECT 'cancellation', cancellation.public_id::text, cancellation.id, cancellation.quantity
+    FROM tracking_cancellation AS cancellation
+    UNION ALL
+    SELECT 'production_record', record.id::text, record.id,
+           CASE WHEN record.source = 'metered' THEN record.quantity ELSE record.units END
+    FROM registry_productionrecord AS record
+    UNION ALL
+    SELECT 'claim', claim.id::text, claim.id, NULL::numeric
+    FROM registry_unitclaim AS claim
+"""
+# The same keys as the events give them: (table, key, event id, kind, quantity).
+EVENT_KEYS_SQL = """
+    WITH event AS (
+        SELECT id, kind, payload FROM registry_ledgerevent
+        WHERE kind IN ('units.transferred', 'units.retired', 'units.surrendered',
+                       'units.cancelled', 'allowances.allocated', 'claim.revoked',
+                       'production.recorded', 'units.issued')
+    )
+    SELECT 'transfer' AS row_table, payload->>'transfer' AS key, id AS event_id, kind,
+           (payload->>'quantity')::numeric AS quantity
+    FROM event WHERE kind = 'units.transferred'
+    UNION ALL
+    SELECT 'retirement', payload->>'retirement', id, kind, (payload->>'quantity')::numeric
+    FROM event WHERE kind = 'units.retired'
+    UNION ALL
+    SELECT 'retirement', retired.value, id, kind,
+           (payload->>CASE WHEN retired.key = 'CEA' THEN 'allowance_quantity'
+                           ELSE 'ccer_quantity' END)::numeric
+    FROM event CROSS JOIN LATERAL jsonb_each_text(payload->'retirements') AS retired
+    WHERE kind = 'units.surrendered'
+    UNION ALL
+    SELECT 'cancellation', payload->>'cancellation', id, kind,
+           CASE WHEN kind = 'units.cancelled' THEN (payload->>'quantity')::numeric
+                WHEN kind = 'claim.revoked' THEN (payload->>'cancelled_quantity')::numeric
+                ELSE -(payload->>'quantity')::numeric END
+    FROM event
+    WHERE kind IN ('units.cancelled', 'allowances.allocated', 'claim.revoked')
+      AND payload->>'cancellation' IS NOT NULL
+    UNION ALL
+    SELECT 'production_record', payload->>'record', id, kind, (payload->>'quantity')::numeric
+    FROM event WHERE kind = 'production.recorded'
+    UNION ALL
+    SELECT 'production_record', claim.production_record_id::text, event.id, event.kind,
+           (event.payload->>'quantity')::numeric
+    FROM event JOIN registry_unitclaim AS claim
+      ON claim.id = (event.payload->>'claim')::bigint AND claim.role = 'derived'
+    WHERE event.kind = 'units.issued'
+    UNION ALL
+    SELECT 'production_record', claim.production_record_id::text, event.id, event.kind,
+           (event.payload->>'quantity')::numeric
+    FROM event JOIN registry_unitclaim AS claim
+      ON claim.id = (event.payload#>>'{ranges,0,claim}')::bigint
+    WHERE event.kind = 'allowances.allocated' AND (event.payload->>'quantity')::bigint > 0
+    UNION ALL
+    SELECT 'claim', claim_id, id, kind, NULL::numeric
+    FROM event CROSS JOIN LATERAL (VALUES
+        (CASE WHEN kind = 'units.issued' THEN payload->>'claim' END),
+        (CASE WHEN kind = 'units.issued' THEN payload#>>'{derived_from,claim}' END),
+        (CASE WHEN kind = 'allowances.allocated' AND (payload->>'quantity')::bigint > 0
+              THEN payload#>>'{ranges,0,claim}' END),
+        (CASE WHEN kind = 'units.cancelled' AND payload->>'cancelled_claim' <> payload->>'claim'
+              THEN payload->>'cancelled_claim' END),
+        (CASE WHEN kind = 'units.cancelled' THEN payload#>>'{split,moved,0}' END)
+    ) AS named (claim_id)
+    WHERE claim_id IS NOT NULL
+"""
+
+
+def _finding(
+    problem: str,
+    *,
+    table: str,
+    row_id: int | None = None,
+    claim_id: int | None = None,
+    event_id: int | None = None,
+    event_kind: str | None = None,
+    stored: Any = None,
+    ledger: Any = None,
+) -> dict[str, Any]:
+    return {
+        "problem": problem,
+        "table": table,
+        "row_id": row_id,
+        "claim_id": claim_id,
+        "event_id": event_id,
+        "event_kind": event_kind,
+        "stored": stored,
+        "ledger": ledger,
+    }
+
+
+def _groups(sql: str) -> Iterator[tuple[int, Iterator[tuple]]]:
+    """(stream key, its rows without the key) from a server-side cursor sorted by the key."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql)
+
+        def rows() -> Iterator[tuple]:
+            while chunk := cursor.fetchmany(CHUNK_SIZE):
+                yield from chunk
+
+        for key, group in groupby(rows(), key=lambda row: row[0]):
+            yield key, (row[1:] for row in group)
+
+
+def _claim_values(claim: ClaimState) -> dict[str, Any]:
+    return {
+        "serials": [claim.lower, claim.upper],
+        "account_id": claim.account_id,
+        "status": claim.status,
+    }
+
+
+def _compare_claims(state: StreamState, rows: list[tuple]) -> Iterator[dict[str, Any]]:
+    seen = set()
+    for claim_id, lower, upper, account_id, status in rows:
+        seen.add(claim_id)
+        stored = {"serials": [lower, upper], "account_id": account_id, "status": status}
+        ledger = state.claims.get(claim_id)
+        if ledger is None:
+            yield _finding("claim_not_in_ledger", table="claim", row_id=claim_id, stored=stored)
+        elif stored != _claim_values(ledger):
+            yield _finding(
+                "claim_differs_from_ledger",
+                table="claim",
+                row_id=claim_id,
+                claim_id=claim_id,
+                event_id=ledger.event_id,
+                stored=stored,
+                ledger=_claim_values(ledger),
+            )
+    for claim_id, ledger in state.claims.items():
+        if claim_id not in seen:
+            yield _finding(
+                "ledger_claim_without_row",
+                table="claim",
+                claim_id=claim_id,
+                event_id=ledger.event_id,
+                ledger=_claim_values(ledger),
+            )
+
+
+def _compare_blocks(state: StreamState, rows: list[tuple]) -> Iterator[dict[str, Any]]:
+    pieces = {
+        (claim_id, piece.lower): piece
+        for claim_id, claim in state.claims.items()
+        for piece in claim.pieces
+    }
+    for block_id, claim_id, lower, upper, account_id, status, transfer_count in rows:
+        stored = {
+            "serials": [lower, upper],
+            "account_id": account_id,
+            "status": status,
+            "transfer_count": transfer_count,
+        }
+        piece = pieces.pop((claim_id, lower), None)
+        if piece is None:
+            yield _finding(
+                "block_not_in_ledger",
+                table="block",
+                row_id=block_id,
+                claim_id=claim_id,
+                stored=stored,
+            )
+            continue
+        ledger = {
+            "serials": [piece.lower, piece.upper],
+            "account_id": piece.account_id,
+            "status": piece.status,
+            "transfer_count": piece.transfer_count,
+        }
+        if stored != ledger:
+            yield _finding(
+                "block_differs_from_ledger",
+                table="block",
+                row_id=block_id,
+                claim_id=claim_id,
+                event_id=piece.event_id,
+                stored=stored,
+                ledger=ledger,
+            )
+    for (claim_id, _lower), piece in pieces.items():
+        yield _finding(
+            "ledger_block_without_row",
+            table="block",
+            claim_id=claim_id,
+            event_id=piece.event_id,
+            ledger={
+                "serials": [piece.lower, piece.upper],
+                "account_id": piece.account_id,
+                "status": piece.status,
+                "transfer_count": piece.transfer_count,
+            },
+        )
+
+
+def _merged_streams() -> Iterator[tuple[StreamState, list[tuple], list[tuple]]]:
+    """Per stream key, in order: the folded ledger, the claim rows and the block rows."""
+    steps, claims, blocks = _groups(steps_sql()), _groups(CLAIMS_SQL), _groups(BLOCKS_SQL)
+    step_head, claim_head, block_head = next(steps, None), next(claims, None), next(blocks, None)
+    while step_head or claim_head or block_head:
+        key = min(head[0] for head in (step_head, claim_head, block_head) if head)
+        # Each group is consumed before its source moves on (groupby shares one cursor).
+        state, claim_rows, block_rows = StreamState(), [], []
+        if step_head and step_head[0] == key:
+            state = fold(step_head[1])
+            step_head = next(steps, None)
+        if claim_head and claim_head[0] == key:
+            claim_rows = list(claim_head[1])
+            claim_head = next(claims, None)
+        if block_head and block_head[0] == key:
+            block_rows = list(block_head[1])
+            block_head = next(blocks, None)
+        yield state, claim_rows, block_rows
+
+
+QUANTITIES_SQL = f"""
+    SELECT row_key.row_table, row_key.row_id, event_key.event_id, event_key.kind,
+           row_key.quantity, event_key.quantity
+    FROM ({ROW_KEYS_SQL}) AS row_key
+    JOIN ({EVENT_KEYS_SQL}) AS event_key USING (row_table, key)
+    WHERE row_key.quantity IS DISTINCT FROM event_key.quantity AND row_key.row_table <> 'claim'
+    ORDER BY row_key.row_table, row_key.row_id
+"""
+
+
+def _state_stream(scope: ReportScope, counts: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Fold the ledger stream by stream and compare; then compare quantities in SQL."""
+    streams = claims = blocks = 0
+    for state, claim_rows, block_rows in _merged_streams():
+        streams += 1
+        claims += len(claim_rows)
+        blocks += len(block_rows)
+        yield from state.problems
+        yield from _compare_claims(state, claim_rows)
+        yield from _compare_blocks(state, block_rows)
+    compared = 0
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(QUANTITIES_SQL)
+        while chunk := cursor.fetchmany(CHUNK_SIZE):
+            for table, row_id, event_id, kind, stored, ledger in chunk:
+                compared += 1
+                yield _finding(
+                    "quantity_differs_from_ledger",
+                    table=table,
+                    row_id=row_id,
+                    event_id=event_id,
+                    event_kind=kind,
+                    stored=str(stored),
+                    ledger=str(ledger),
+                )
+    counts["examined"] = claims + blocks
+    counts["streams"] = streams
+    counts["claims"] = claims
+    counts["blocks"] = blocks
+
+
+def _rows_have_events_findings(scope: ReportScope) -> tuple[str, list[Any]]:
+    return (
+        f"""
+        SELECT CASE WHEN event_key.event_id IS NULL THEN 'row_without_event'
+                    ELSE 'event_without_row' END AS problem,
+               coalesce(row_key.row_table, event_key.row_table) AS "table",
+               row_key.row_id, event_key.event_id, event_key.kind AS event_kind,
+               coalesce(row_key.key, event_key.key) AS key
+        FROM ({ROW_KEYS_SQL}) AS row_key
+        FULL JOIN ({EVENT_KEYS_SQL}) AS event_key
+          ON event_key.row_table = row_key.row_table AND event_key.key = row_key.key
+        WHERE row_key.row_id IS NULL OR event_key.event_id IS NULL
+        """,
+        [],
+    )
+
+
+def _rows_have_events_counts(scope: ReportScope) -> tuple[str, list[Any]]:
+    return (
+        """
+        SELECT (SELECT count(*) FROM tracking_transfer) + (SELECT count(*) FROM tracking_retirement)
+               + (SELECT count(*) FROM tracking_cancellation)
+               + (SELECT count(*) FROM registry_productionrecord)
+               + (SELECT count(*) FROM registry_unitclaim) AS examined
+        """,
+        [],
+    )
+
+
+STATE_CHECKS = [
+    Check(
+        id="state_matches_ledger",
+        title=_("The state is what the ledger says"),
+        description=_(
+            "The ledger is folded from its first event, one handler per event kind, stream by "
+            "stream: every claim's serial range, account and status, and every block's claim, "
+            "serial range, account, status and transfer count must be what the events made "
+            "them; every transfer, retirement, cancellation and production record must have "
+            "the quantity its event recorded. A finding names the row and the event. The "
+            "ledger is one sequence: a report's scope does not narrow this check."
+        ),
+        guarantee="I7",
+        stream=_state_stream,
+    ),
+    Check(
+        id="rows_have_events",
+        title=_("Every row has its ledger event and every event its row"),
+        description=_(
+            "Every claim, transfer, retirement, cancellation and production record is named by "
+            "the ledger event that created it, and every such event names an existing row (a "
+            "block is checked against the ledger by the state check). A report's scope does "
+            "not narrow this check."
+        ),
+        guarantee="I7",
+        counts=_rows_have_events_counts,
+        findings=_rows_have_events_findings,
+        order_by='"table", row_id NULLS LAST, event_id NULLS LAST, key',
+    ),
+]
