@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework.permissions import AllowAny
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -254,8 +255,13 @@ class LedgerEventViewSet(RegistryReadOnlyViewSet):
 
 
 class CheckpointViewSet(RegistryReadOnlyViewSet):
-    """Sealed checkpoints: Merkle roots chained to the previous checkpoint."""
+    """Sealed checkpoints, public: Merkle roots chained to the previous checkpoint, newest
+    first, so that anyone can keep copies and compare them later (``ledger_verify --against``).
+    """
 
+    # Published for anyone: no login, and a stale token must not turn the list into a 401.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
     resource = "checkpoint"
     queryset = Checkpoint.objects.order_by("-sequence")
     serializer_class = api.CheckpointSerializer
