@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.checks.base import Check
 from audit.checks.fold import ClaimState, StreamState, fold, steps_sql
+from audit.checks.pairing import event_keys_sql, row_keys_sql
 from audit.scope import ReportScope
 
 CHUNK_SIZE = 5_000
@@ -43,92 +44,8 @@ BLOCKS_SQL = """
     ORDER BY block.stream_id, block.claim_id, lower(block.serials)
 """
 
-# Each row a check pairs with its event, keyed as the event names it: (table, key, row id,
-# quantity). Production records are compared on their quantity (metered) or units (derived and
-# allocated: the units their event issued).
-ROW_KEYS_SQL = """
-    SELECT 'transfer' COLLATE "C" AS row_table, transfer.public_id::text COLLATE "C" AS key,
-           transfer.id AS row_id,
-           transfer.quantity::numeric AS quantity
-    FROM tracking_transfer AS transfer
-    UNION ALL
-    SELECT 'retirement', retirement.public_id::text, retirement.id, retirement.quantity
-    FROM tracking_retirement AS retirement
-    UNION ALL
-    SELECT 'cancellation', cancellation.public_id::text, cancellation.id, cancellation.quantity
-    FROM tracking_cancellation AS cancellation
-    UNION ALL
-    SELECT 'production_record', record.id::text, record.id,
-           CASE WHEN record.source = 'metered' THEN record.quantity ELSE record.units END
-    FROM registry_productionrecord AS record
-    UNION ALL
-    SELECT 'claim', claim.id::text, claim.id, NULL::numeric
-    FROM registry_unitclaim AS claim
-"""
-# The same keys as the events give them: (table, key, event id, kind, quantity). Kinds naming
-# one row each are read in one pass with CASE (the bulk of the ledger: transfers, retirements,
-# cancellations, production); kinds naming several rows (a surrender's retirements, the claims
-# an issuance creates) through a lateral subquery per kind. Production records of derived and
-# allocated units are named through the claim their event issued. Keys compare byte-wise
-# (COLLATE "C"): they are identifiers, and a collation would only slow the join down.
-EVENT_KEYS_SQL = """
-    SELECT CASE event.kind WHEN 'units.transferred' THEN 'transfer'
-                           WHEN 'units.retired' THEN 'retirement'
-                           WHEN 'production.recorded' THEN 'production_record'
-                           ELSE 'cancellation' END COLLATE "C" AS row_table,
-           event.payload->>CASE event.kind WHEN 'units.transferred' THEN 'transfer'
-                                           WHEN 'units.retired' THEN 'retirement'
-                                           WHEN 'production.recorded' THEN 'record'
-                                           ELSE 'cancellation' END COLLATE "C" AS key,
-           event.id AS event_id, event.kind,
-           CASE event.kind
-               WHEN 'claim.revoked' THEN (event.payload->>'cancelled_quantity')::numeric
-               WHEN 'allowances.allocated' THEN -(event.payload->>'quantity')::numeric
-               ELSE (event.payload->>'quantity')::numeric END AS quantity
-    FROM registry_ledgerevent AS event
-    WHERE event.kind IN ('units.transferred', 'units.retired', 'production.recorded')
-       OR (event.kind IN ('units.cancelled', 'allowances.allocated', 'claim.revoked')
-           AND event.payload->>'cancellation' IS NOT NULL)
-    UNION ALL
-    SELECT keyed.row_table COLLATE "C",
-           coalesce(claim.production_record_id::text, keyed.key) COLLATE "C",
-           event.id, event.kind, keyed.quantity
-    FROM registry_ledgerevent AS event
-    CROSS JOIN LATERAL (
-        SELECT 'retirement', retired.value,
-               (event.payload->>CASE WHEN retired.key = 'CEA' THEN 'allowance_quantity'
-                                     ELSE 'ccer_quantity' END)::numeric, NULL::bigint
-        FROM jsonb_each_text(event.payload->'retirements') AS retired
-        WHERE event.kind = 'units.surrendered'
-        UNION ALL
-        SELECT 'production_record', NULL, (event.payload->>'quantity')::numeric,
-               (event.payload->>'claim')::bigint
-        WHERE event.kind = 'units.issued' AND event.payload ? 'derived_from'
-        UNION ALL
-        SELECT 'production_record', NULL, (event.payload->>'quantity')::numeric,
-               (event.payload#>>'{ranges,0,claim}')::bigint
-        WHERE event.kind = 'allowances.allocated' AND (event.payload->>'quantity')::bigint > 0
-        UNION ALL
-        SELECT 'claim', named.claim_id, NULL, NULL
-        FROM (VALUES
-            (CASE WHEN event.kind = 'units.issued' THEN event.payload->>'claim' END),
-            (CASE WHEN event.kind = 'units.issued'
-                  THEN event.payload#>>'{derived_from,claim}' END),
-            (CASE WHEN event.kind = 'allowances.allocated'
-                       AND (event.payload->>'quantity')::bigint > 0
-                  THEN event.payload#>>'{ranges,0,claim}' END),
-            (CASE WHEN event.kind = 'units.cancelled'
-                       AND event.payload->>'cancelled_claim' <> event.payload->>'claim'
-                  THEN event.payload->>'cancelled_claim' END),
-            (CASE WHEN event.kind = 'units.cancelled'
-                  THEN event.payload#>>'{split,moved,0}' END)
-        ) AS named (claim_id)
-        WHERE named.claim_id IS NOT NULL
-    ) AS keyed (row_table, key, quantity, issued_claim)
-    LEFT JOIN registry_unitclaim AS claim ON claim.id = keyed.issued_claim
-    WHERE event.kind IN ('units.surrendered', 'units.issued', 'allowances.allocated',
-                         'units.cancelled')
-"""
+ROW_KEYS_SQL = row_keys_sql()
+EVENT_KEYS_SQL = event_keys_sql()
 
 
 def _finding(
@@ -282,7 +199,8 @@ QUANTITIES_SQL = f"""
     SELECT row_key.row_table, row_key.row_id, event_key.event_id, event_key.kind,
            row_key.quantity, event_key.quantity
     FROM ({ROW_KEYS_SQL}) AS row_key
-    JOIN ({EVENT_KEYS_SQL}) AS event_key USING (row_table, key)
+    JOIN ({EVENT_KEYS_SQL}) AS event_key
+      ON event_key.row_table = row_key.row_table AND event_key.key = row_key.key
     WHERE row_key.quantity IS DISTINCT FROM event_key.quantity AND row_key.row_table <> 'claim'
     ORDER BY row_key.row_table, row_key.row_id
 """
