@@ -2,7 +2,7 @@
 
 Each ledger event kind that changes claims or blocks has one ``Handler``: an SQL fragment that
 turns the kind's events into *steps* (one row per claim and serial range the event touches:
-``event_id, ordinal, kind, claim_id, lower, upper, account_id, data``) and a Python function that
+``event_id, ordinal, kind, claim_id, lower, upper, account, data``) and a Python function that
 applies one step to the state of the claim's stream. Kinds that change none of them are listed
 in ``IGNORED_KINDS``; a test requires every kind of ``LedgerEvent.Kind`` to be in exactly one of
 the two, so a new kind is classified when it is added (a handler is a few lines: its SQL and its
@@ -15,16 +15,16 @@ the unit because serials are allocated per stream and an R7 cancellation moves b
 claims of one stream.
 
 Serial ranges come from the payloads as they are hashed: a range's text (``CN-…-first-last``,
-both inclusive) is parsed from its two trailing numbers; account numbers are resolved to their
-rows; ``units.expired`` names blocks by id only, so its steps take the blocks' claim and range
-from the block table (an expired block never changes again, so that is the range it expired
-with).
+both inclusive) is parsed from its two trailing numbers; accounts are the numbers the payloads
+name (claims and blocks are read with their account's number); ``units.expired`` names blocks
+by id only, so its steps take the blocks' claim and range from the block table (an expired
+block never changes again, so that is the range it expired with).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -66,33 +66,34 @@ class Piece:
 
     lower: int
     upper: int
-    account_id: int | None
+    account: int | None
     status: str
     transfer_count: int
     event_id: int  # the last event that made or changed it
 
     def part(self, lower: int, upper: int) -> Piece:
-        return Piece(lower, upper, self.account_id, self.status, self.transfer_count, self.event_id)
+        return Piece(lower, upper, self.account, self.status, self.transfer_count, self.event_id)
 
 
 @dataclass(slots=True)
 class ClaimState:
     lower: int
     upper: int
-    account_id: int | None
+    account: int | None
     status: str
     event_id: int
     pieces: list[Piece] = field(default_factory=list)
 
 
 class Step(NamedTuple):
+    stream: int
     event_id: int
     ordinal: int
     kind: str
     claim_id: int
     lower: int | None
     upper: int | None
-    account_id: int | None
+    account: int | None
     data: dict[str, Any] | None
 
 
@@ -121,10 +122,10 @@ class StreamState:
         if step.claim_id in self.claims or step.lower is None:
             self.problem("claim_created_twice_or_without_range", step)
             return
-        claim = ClaimState(step.lower, step.upper, step.account_id, status, step.event_id)
+        claim = ClaimState(step.lower, step.upper, step.account, status, step.event_id)
         if with_block:
             claim.pieces.append(
-                Piece(step.lower, step.upper, step.account_id, "active", 0, step.event_id)
+                Piece(step.lower, step.upper, step.account, "active", 0, step.event_id)
             )
         self.claims[step.claim_id] = claim
 
@@ -182,7 +183,7 @@ def _issued(state: StreamState, step: Step) -> None:
 
 def _transferred(state: StreamState, step: Step) -> None:
     for piece in state.take(step):
-        piece.account_id = step.account_id
+        piece.account = step.account
         piece.transfer_count += 1
 
 
@@ -202,7 +203,7 @@ def _split_for_r7(state: StreamState, step: Step) -> None:
         return
     for piece in taken:
         piece.status = "cancelled"
-    released = ClaimState(step.lower, step.upper, original.account_id, "revoked", step.event_id)
+    released = ClaimState(step.lower, step.upper, original.account, "revoked", step.event_id)
     state.claims[int(step.data["cancelled_claim"])] = released
     split = step.data.get("split") or {}
     parts = [(int(step.data["cancelled_claim"]), step.lower, step.upper)]
@@ -212,9 +213,7 @@ def _split_for_r7(state: StreamState, step: Step) -> None:
     moved = split.get("moved")
     if moved:
         claim_id, lower, upper = moved
-        state.claims[claim_id] = ClaimState(
-            lower, upper, original.account_id, "live", step.event_id
-        )
+        state.claims[claim_id] = ClaimState(lower, upper, original.account, "live", step.event_id)
         parts.append((claim_id, lower, upper))
     for claim_id, lower, upper in parts:
         target = state.claims[claim_id]
@@ -244,7 +243,7 @@ def _revoked(state: StreamState, step: Step) -> None:
 
 
 def _account(key: str) -> str:
-    """The account number a payload names; the fold's query resolves it to the account's id."""
+    """The account number a payload names (claims and blocks are compared by account number)."""
     return f"event.payload->>'{key}'"
 
 
@@ -400,19 +399,17 @@ def steps_sql() -> str:
     kinds = ", ".join(f"'{kind}'" for kind in HANDLERS)
     return f"""
         SELECT coalesce(claim.stream_id, -step.claim_id) AS stream_key, event.id, step.ordinal,
-               event.kind, step.claim_id, step.lower, step.upper, account.id, step.data
+               event.kind, step.claim_id, step.lower, step.upper, step.account, step.data
         FROM registry_ledgerevent AS event
-        CROSS JOIN LATERAL ({parts}) AS step (ordinal, claim_id, lower, upper, account_number,
-                                              data)
-        LEFT JOIN accounts_holdingaccount AS account ON account.number = step.account_number
+        CROSS JOIN LATERAL ({parts}) AS step (ordinal, claim_id, lower, upper, account, data)
         LEFT JOIN registry_unitclaim AS claim ON claim.id = step.claim_id
         WHERE event.kind IN ({kinds})
         ORDER BY 1, 2, 3
     """
 
 
-def fold(rows: Iterator[tuple]) -> StreamState:
-    """Apply one stream's steps (rows of ``steps_sql`` without the stream key), in order."""
+def fold(rows: Iterable[tuple]) -> StreamState:
+    """Apply one stream's steps (rows of ``steps_sql``), in order."""
     state = StreamState()
     loads = json.loads
     make = Step._make

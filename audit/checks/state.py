@@ -18,7 +18,6 @@ side holds).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import groupby
 from typing import Any
 
 from django.db import connection
@@ -29,18 +28,20 @@ from audit.checks.fold import ClaimState, StreamState, fold, steps_sql
 from audit.checks.pairing import event_keys_sql, row_keys_sql
 from audit.scope import ReportScope
 
-CHUNK_SIZE = 5_000
+CHUNK_SIZE = 20_000
 
 CLAIMS_SQL = """
     SELECT claim.stream_id, claim.id, lower(claim.serials), upper(claim.serials),
-           claim.account_id, claim.status
+           account.number, claim.status
     FROM registry_unitclaim AS claim
+    LEFT JOIN accounts_holdingaccount AS account ON account.id = claim.account_id
     ORDER BY claim.stream_id, claim.id
 """
 BLOCKS_SQL = """
     SELECT block.stream_id, block.id, block.claim_id, lower(block.serials), upper(block.serials),
-           block.account_id, block.status, block.transfer_count
+           account.number, block.status, block.transfer_count
     FROM tracking_block AS block
+    LEFT JOIN accounts_holdingaccount AS account ON account.id = block.account_id
     ORDER BY block.stream_id, block.claim_id, lower(block.serials)
 """
 
@@ -71,32 +72,35 @@ def _finding(
     }
 
 
-def _groups(sql: str) -> Iterator[tuple[int, Iterator[tuple]]]:
-    """(stream key, its rows without the key) from a server-side cursor sorted by the key."""
+def _groups(sql: str) -> Iterator[tuple[int, list[tuple]]]:
+    """(stream key, its rows, key included) from a server-side cursor sorted by the key."""
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql)
-
-        def rows() -> Iterator[tuple]:
-            while chunk := cursor.fetchmany(CHUNK_SIZE):
-                yield from chunk
-
-        for key, group in groupby(rows(), key=lambda row: row[0]):
-            yield key, (row[1:] for row in group)
+        key, group = None, []
+        while chunk := cursor.fetchmany(CHUNK_SIZE):
+            for row in chunk:
+                if row[0] != key:
+                    if group:
+                        yield key, group
+                    key, group = row[0], []
+                group.append(row)
+        if group:
+            yield key, group
 
 
 def _claim_values(claim: ClaimState) -> dict[str, Any]:
     return {
         "serials": [claim.lower, claim.upper],
-        "account_id": claim.account_id,
+        "account": claim.account,
         "status": claim.status,
     }
 
 
 def _compare_claims(state: StreamState, rows: list[tuple]) -> Iterator[dict[str, Any]]:
     seen = set()
-    for claim_id, lower, upper, account_id, status in rows:
+    for _stream, claim_id, lower, upper, account, status in rows:
         seen.add(claim_id)
-        stored = {"serials": [lower, upper], "account_id": account_id, "status": status}
+        stored = {"serials": [lower, upper], "account": account, "status": status}
         ledger = state.claims.get(claim_id)
         if ledger is None:
             yield _finding("claim_not_in_ledger", table="claim", row_id=claim_id, stored=stored)
@@ -127,10 +131,10 @@ def _compare_blocks(state: StreamState, rows: list[tuple]) -> Iterator[dict[str,
         for claim_id, claim in state.claims.items()
         for piece in claim.pieces
     }
-    for block_id, claim_id, lower, upper, account_id, status, transfer_count in rows:
+    for _stream, block_id, claim_id, lower, upper, account, status, transfer_count in rows:
         stored = {
             "serials": [lower, upper],
-            "account_id": account_id,
+            "account": account,
             "status": status,
             "transfer_count": transfer_count,
         }
@@ -146,7 +150,7 @@ def _compare_blocks(state: StreamState, rows: list[tuple]) -> Iterator[dict[str,
             continue
         ledger = {
             "serials": [piece.lower, piece.upper],
-            "account_id": piece.account_id,
+            "account": piece.account,
             "status": piece.status,
             "transfer_count": piece.transfer_count,
         }
@@ -168,7 +172,7 @@ def _compare_blocks(state: StreamState, rows: list[tuple]) -> Iterator[dict[str,
             event_id=piece.event_id,
             ledger={
                 "serials": [piece.lower, piece.upper],
-                "account_id": piece.account_id,
+                "account": piece.account,
                 "status": piece.status,
                 "transfer_count": piece.transfer_count,
             },
@@ -187,10 +191,10 @@ def _merged_streams() -> Iterator[tuple[StreamState, list[tuple], list[tuple]]]:
             state = fold(step_head[1])
             step_head = next(steps, None)
         if claim_head and claim_head[0] == key:
-            claim_rows = list(claim_head[1])
+            claim_rows = claim_head[1]
             claim_head = next(claims, None)
         if block_head and block_head[0] == key:
-            block_rows = list(block_head[1])
+            block_rows = block_head[1]
             block_head = next(blocks, None)
         yield state, claim_rows, block_rows
 

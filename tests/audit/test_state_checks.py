@@ -66,8 +66,8 @@ def test_a_block_moved_to_another_account_in_sql_is_found(clean_registry):
         claim.pk,
     )
     assert finding["event_id"] == issuance_event(claim).pk
-    assert finding["stored"]["account_id"] == clean_registry.buyer_account.pk
-    assert finding["ledger"]["account_id"] == clean_registry.wind_account.pk
+    assert finding["stored"]["account"] == clean_registry.buyer_account.number
+    assert finding["ledger"]["account"] == clean_registry.wind_account.number
 
 
 def test_a_transfer_whose_quantity_changed_in_sql_is_found(clean_registry):
@@ -133,8 +133,8 @@ def test_an_unsealed_event_deleted_is_found_though_the_ledger_check_cannot(clean
     )
     [differs] = with_problem(report, "state_matches_ledger", "block_differs_from_ledger")
     assert differs["row_id"] == moved.pk
-    assert differs["stored"]["account_id"] == clean_registry.buyer_account.pk
-    assert differs["ledger"]["account_id"] == clean_registry.wind_account.pk
+    assert differs["stored"]["account"] == clean_registry.buyer_account.number
+    assert differs["ledger"]["account"] == clean_registry.wind_account.number
     [missing] = findings(report, "rows_have_events")
     assert (missing["problem"], missing["table"], missing["row_id"]) == (
         "row_without_event",
