@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -254,6 +259,7 @@ class LedgerEventViewSet(RegistryReadOnlyViewSet):
     filterset_class = LedgerEventFilter
 
 
+@extend_schema_view(list=extend_schema(auth=[{}]), retrieve=extend_schema(auth=[{}]))
 class CheckpointViewSet(RegistryReadOnlyViewSet):
     """Sealed checkpoints, public: Merkle roots chained to the previous checkpoint, newest
     first, so that anyone can keep copies and compare them later (``ledger_verify --against``).
