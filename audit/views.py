@@ -6,10 +6,12 @@ minute); the search box sends a serial number to the public verification of that
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -25,7 +27,8 @@ from audit.selectors import (
 )
 from registry import serials as serial_numbers
 from registry.errors import DomainError
-from registry.models import UnitKind
+from registry.ledger import published_checkpoints
+from registry.models import Checkpoint, UnitKind
 
 UNIT_ORDER = ("E", "C", "T")
 SERIAL_EXAMPLE = "CN-P7K2Q9-E-202503-000000001001-47"
@@ -168,3 +171,32 @@ def serial_search(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         return redirect(reverse("verify", kwargs={"serial": form.cleaned_data["serial"]}))
     return _page(request, form, status=400)
+
+
+CHECKPOINTS_PER_PAGE = 50
+
+
+@require_GET
+def checkpoints_page(request: HttpRequest) -> HttpResponse:
+    """The sealed checkpoints, newest first, 50 a page, with the download of the whole list;
+    no login. Anyone who keeps a copy can later run ``ledger_verify --against`` with it."""
+    paginator = Paginator(Checkpoint.objects.order_by("-sequence"), CHECKPOINTS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "audit/checkpoints.html", {"page": page})
+
+
+@require_GET
+def checkpoints_download(request: HttpRequest) -> StreamingHttpResponse:
+    """Every sealed checkpoint as JSON, oldest first, streamed (one checkpoint a minute makes
+    half a million a year): ``{"checkpoints": [...]}``, the file ``ledger_verify --against``
+    reads."""
+
+    def chunks():
+        yield '{"checkpoints": ['
+        for index, checkpoint in enumerate(published_checkpoints()):
+            yield ("," if index else "") + "\n" + json.dumps(checkpoint, sort_keys=True)
+        yield "\n]}\n"
+
+    response = StreamingHttpResponse(chunks(), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="ledger-checkpoints.json"'
+    return response

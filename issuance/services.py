@@ -488,6 +488,24 @@ def _r7_cancel_frozen_gecs(
     return cancelled
 
 
+def _r7_split_payload(original: UnitClaim, released: UnitClaim) -> dict[str, Any]:
+    """What an R7 cancellation left of the GEC claim, so the ledger alone describes the claims:
+    the range the original keeps (none when it was cancelled whole) and the live claim that took
+    the other side, if any (split from the original, adjacent to the cancelled part)."""
+    if released.pk == original.pk:
+        return {"kept": None, "moved": None}
+    kept = UnitClaim.objects.get(pk=original.pk).serials
+    moved = UnitClaim.objects.filter(
+        split_from_id=original.pk,
+        status=UnitClaim.Status.LIVE,
+        serials__adjacent_to=released.serials,
+    ).first()
+    return {
+        "kept": [kept.lower, kept.upper],
+        "moved": [moved.pk, moved.serials.lower, moved.serials.upper] if moved else None,
+    }
+
+
 @retry_transaction()
 def unit_claim_issue(
     *,
@@ -767,6 +785,7 @@ def _issue(
                         "reason": cancellation.reason,
                         "registration": registration.reference,
                         "for_claim": claim.pk,
+                        "split": _r7_split_payload(original, released),
                         "ranges": [
                             {
                                 "serials": released.serial_range().format(

@@ -59,7 +59,7 @@ verified emission  as its covered entity      create: admin
 allocation         as its covered entity      create: admin
 surrender          as its covered entity      create: admin, members of the entity's
                                               organisation operating its compliance account
-checkpoint         every authenticated user   -
+checkpoint         everyone, without login    - (published so anyone can keep copies)
 corresponding      admin, auditor: all;       set status (forward only): admin
 adjustment (R14)   others: of transfers from
                    or to own accounts
@@ -440,7 +440,7 @@ SCOPES: dict[str, Callable[[Any], Q]] = {
     "retirement": _own_organisation("account__organisation_id"),
     "cancellation": _own_organisation("account__organisation_id"),
     "ledger_event": _own_acts,
-    "checkpoint": _everyone,
+    "checkpoint": lambda user: EVERYTHING,  # published: anyone, logged in or not
     "compliance_scheme": _everyone,
     "covered_entity": _own_organisation("organisation_id"),
     "verified_emission": _own_organisation("entity__organisation_id"),

@@ -371,3 +371,69 @@ def verify() -> VerificationResult:
         expected_previous = checkpoint.checkpoint_hash
         expected_xid_from = checkpoint.xid_to
     return VerificationResult(True, events_checked, checkpoints_checked)
+
+
+# --- published checkpoints -----------------------------------------------------------------------
+
+# What the public list of checkpoints shows of each one (API, public page, its JSON download),
+# and what ``verify_against`` compares with a copy of that list kept elsewhere.
+PUBLISHED_FIELDS = (
+    "sequence",
+    "checkpoint_hash",
+    "merkle_root",
+    "previous_hash",
+    "event_count",
+    "last_event_id",
+    "sealed_at",
+)
+COMPARED_FIELDS = ("checkpoint_hash", "merkle_root", "previous_hash", "event_count")
+
+
+def published_checkpoints() -> Iterator[dict[str, Any]]:
+    """Every checkpoint as the public list shows it, oldest first (streamed)."""
+    rows = Checkpoint.objects.order_by("sequence").values_list(*PUBLISHED_FIELDS)
+    for row in rows.iterator(chunk_size=5_000):
+        published = dict(zip(PUBLISHED_FIELDS, row, strict=True))
+        published["sealed_at"] = json_default(published["sealed_at"])
+        yield published
+
+
+def verify_against(saved: Iterable[dict[str, Any]]) -> VerificationResult:
+    """Compare the database's checkpoints with a copy of the published list kept elsewhere.
+
+    Every checkpoint of the copy must still be in the database with the same hash, Merkle root,
+    previous hash and event count: a deleted checkpoint (the newest one included, which the
+    chain alone cannot reveal) or a rewritten one is named. Checkpoints sealed after the copy
+    was taken are not a problem.
+    """
+    compared = 0
+    stored = published_checkpoints()  # oldest first, as the saved list is read below
+    found = next(stored, None)
+    for entry in sorted(saved, key=lambda item: _sequence_of(item) or 0):
+        sequence = _sequence_of(entry)
+        if sequence is None:
+            return VerificationResult(
+                False, 0, compared, f"saved entry without a sequence: {entry}"
+            )
+        compared += 1
+        while found is not None and found["sequence"] < sequence:
+            found = next(stored, None)
+        if found is None or found["sequence"] != sequence:
+            return VerificationResult(
+                False, 0, compared, f"checkpoint {sequence} of the saved list is missing"
+            )
+        for name in COMPARED_FIELDS:
+            if name in entry and entry[name] != found[name]:
+                return VerificationResult(
+                    False,
+                    0,
+                    compared,
+                    f"checkpoint {sequence} differs from the saved list: {name} is "
+                    f"{found[name]}, saved {entry[name]}",
+                )
+    return VerificationResult(True, 0, compared)
+
+
+def _sequence_of(entry: Any) -> int | None:
+    sequence = entry.get("sequence") if isinstance(entry, dict) else None
+    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None

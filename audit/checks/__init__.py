@@ -33,6 +33,7 @@ from audit.checks.external import EXTERNAL_CHECKS
 from audit.checks.ledger import LEDGER_CHECKS
 from audit.checks.production import PRODUCTION_CHECKS
 from audit.checks.retirements import RETIREMENT_CHECKS
+from audit.checks.state import STATE_CHECKS
 
 CHECKS: list[Check] = [
     *PRODUCTION_CHECKS,
@@ -43,6 +44,7 @@ CHECKS: list[Check] = [
     *EXTERNAL_CHECKS,
     *ATTEMPT_CHECKS,
     *LEDGER_CHECKS,
+    *STATE_CHECKS,
 ]
 
 CHECKS_BY_ID = {check.id: check for check in CHECKS}

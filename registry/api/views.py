@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from registry import services
@@ -253,9 +259,15 @@ class LedgerEventViewSet(RegistryReadOnlyViewSet):
     filterset_class = LedgerEventFilter
 
 
+@extend_schema_view(list=extend_schema(auth=[{}]), retrieve=extend_schema(auth=[{}]))
 class CheckpointViewSet(RegistryReadOnlyViewSet):
-    """Sealed checkpoints: Merkle roots chained to the previous checkpoint."""
+    """Sealed checkpoints, public: Merkle roots chained to the previous checkpoint, newest
+    first, so that anyone can keep copies and compare them later (``ledger_verify --against``).
+    """
 
+    # Published for anyone: no login, and a stale token must not turn the list into a 401.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
     resource = "checkpoint"
     queryset = Checkpoint.objects.order_by("-sequence")
     serializer_class = api.CheckpointSerializer

@@ -121,6 +121,9 @@ def test_the_clean_registry_counts_what_it_holds(clean_registry):
 # --- planted defects --------------------------------------------------------------------------
 
 
+LEDGER_STATE_CHECKS = {"state_matches_ledger", "rows_have_events"}
+
+
 @dataclass(frozen=True)
 class Plant:
     """A defect planted in the clean registry: ``plant`` changes rows and returns, per check
@@ -731,7 +734,8 @@ def test_each_planted_defect_is_found_by_its_check_and_nothing_else(clean_regist
     report = run_report(clean_registry.auditor)
 
     assert report.status == UniquenessReport.Status.FAILED
-    assert failing_checks(report) == set(expected)
+    # A row changed in SQL no longer matches the ledger: the ledger's own checks may see it too.
+    assert set(expected) <= failing_checks(report) <= set(expected) | LEDGER_STATE_CHECKS
     for check_id, expected_findings in expected.items():
         found = findings(report, check_id)
         assert len(found) == len(expected_findings), found
@@ -768,7 +772,7 @@ def test_a_deleted_sealed_event_breaks_its_checkpoint(clean_registry):
     }
     assert ("checkpoint_event_count_changed", 1) in problems
     assert ("checkpoint_merkle_root_does_not_match", 1) in problems
-    assert failing_checks(report) == {"ledger_integrity"}
+    assert failing_checks(report) - LEDGER_STATE_CHECKS == {"ledger_integrity"}
 
 
 def test_an_event_without_transaction_id_is_reported(clean_registry):
