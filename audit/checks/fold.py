@@ -361,6 +361,7 @@ IGNORED_KINDS: frozenset[str] = frozenset(
         Kind.PRODUCTION_SUBMITTED,
         Kind.PRODUCTION_REJECTED,
         Kind.PRODUCTION_RECORDED,  # a record, no claim: its quantities are compared in SQL
+        Kind.PRODUCTION_CORRECTED,  # a record of its own, no claim: compared in SQL too
         Kind.DECLARATION_SIGNED,
         Kind.DECLARATION_REVOKED,
         Kind.ISSUANCE_REQUESTED,

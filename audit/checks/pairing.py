@@ -31,11 +31,12 @@ ROW_TABLES: dict[str, str] = {
     "cancellation": """
         SELECT cancellation.public_id::text, cancellation.id, cancellation.quantity::numeric
         FROM tracking_cancellation AS cancellation""",
-    # Metered records are compared on their quantity, derived and allocated ones on their units
-    # (the units their issuing event recorded).
+    # Metered records and corrections are compared on their quantity, derived and allocated
+    # ones on their units (the units their issuing event recorded).
     "production_record": """
         SELECT record.id::text, record.id,
-               CASE WHEN record.source = 'metered' THEN record.quantity ELSE record.units END
+               CASE WHEN record.source IN ('metered', 'correction') THEN record.quantity
+                    ELSE record.units END
         FROM registry_productionrecord AS record""",
     "claim": """
         SELECT claim.id::text, claim.id, NULL::numeric FROM registry_unitclaim AS claim""",
@@ -50,11 +51,20 @@ ONE_KEY_EVENTS: dict[str, tuple[str, str, str]] = {
         "record",
         "(event.payload->>'quantity')::numeric",
     ),
+    # A correction is a production record of its own (the corrected one never changes).
+    Kind.PRODUCTION_CORRECTED: (
+        "production_record",
+        "record",
+        "(event.payload->>'quantity')::numeric",
+    ),
     Kind.UNITS_CANCELLED: ("cancellation", "cancellation", "(event.payload->>'quantity')::numeric"),
+    # The revocation's own cancellation holds the issue account's units; units other holders
+    # had are their own cancellations (``held_quantity``), each with its units.cancelled event.
     Kind.CLAIM_REVOKED: (
         "cancellation",
         "cancellation",
-        "(event.payload->>'cancelled_quantity')::numeric",
+        "(event.payload->>'cancelled_quantity')::numeric"
+        " - coalesce((event.payload->>'held_quantity')::numeric, 0)",
     ),
     # A reduction of an allocation cancels allowances (negative quantity); an allocation
     # names no cancellation and is paired below.

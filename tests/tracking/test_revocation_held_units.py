@@ -136,3 +136,27 @@ def test_cancelling_held_units_still_needs_a_reason(sold, administrator):
         claim_revoke(actor=administrator, claim=sold, reason=" ", cancel_held_units=True)
     assert refusal.value.code == "reason_required"
     assert UnitClaim.objects.get(pk=sold.pk).status == "live"
+
+
+def test_a_revocation_that_cancelled_held_units_leaves_a_registry_the_report_passes(
+    sold, administrator
+):
+    """The ledger-state checks fold the per-holder cancellations and the revocation back into
+    exactly the blocks and claims the service left."""
+    from audit.models import ReportCheck
+    from audit.services import uniqueness_report_request, uniqueness_report_run
+
+    claim_revoke(actor=administrator, claim=sold, reason="meter fault", cancel_held_units=True)
+
+    report = uniqueness_report_request(
+        actor=administrator, scope=None, enqueue=lambda report: "inline"
+    )
+    report = uniqueness_report_run(report_id=report.pk)
+    failed = set(
+        report.checks.filter(verdict=ReportCheck.Verdict.FAIL).values_list("check_id", flat=True)
+    )
+    from audit.models import ReportFinding
+
+    findings = list(ReportFinding.objects.filter(report=report).values("check_id", "record")[:5])
+    assert failed == set(), findings
+    assert report.checks.filter(check_id="state_matches_ledger").exists()
