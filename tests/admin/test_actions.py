@@ -2,7 +2,9 @@
 names the administrator who acted, and a refusal shows the service's message and changes
 nothing."""
 
+import datetime as dt
 import time
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -127,6 +129,8 @@ def pending_project(project_owner):
         name="Hilltop solar",
         province="CN-QH",
         technology="solar",
+        capacity_mw=Decimal("10"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
 
 

@@ -344,7 +344,13 @@ def _build() -> Scenario:
     )
     s.add("wind_farm", wind_farm, wind_farm.code)
     pending = project_register(
-        actor=owner, owner=windco, name="Hilltop wind farm", province="CN-HE", technology="wind"
+        actor=owner,
+        owner=windco,
+        name="Hilltop wind farm",
+        province="CN-HE",
+        technology="wind",
+        capacity_mw=Decimal("30"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
     s.add("pending_project", pending, pending.code)
     forest = project_register(
@@ -515,7 +521,13 @@ def _build() -> Scenario:
     # Green power settlement: windco's wind farm sells to buyer-co (K1) and carbonco (K2);
     # carbonco's solar farm sells to buyer-co (K3). March is settled, nobody has confirmed.
     solar = project_register(
-        actor=admin, owner=carbonco, name="Gobi solar", province="CN-GS", technology="solar"
+        actor=admin,
+        owner=carbonco,
+        name="Gobi solar",
+        province="CN-GS",
+        technology="solar",
+        capacity_mw=Decimal("50"),
+        commissioning_date=dt.date(2022, 1, 1),
     )
     for name, project, source, buyer_organisation, target in (
         ("k1", wind_farm, "owner_account", buyer.organisation, "buyer_account"),
@@ -616,6 +628,8 @@ def _project(s: Scenario, persona: str) -> dict:
         "name": "Coastal wind farm",
         "province": "CN-HE",
         "technology": "wind",
+        "capacity_mw": "80",
+        "commissioning_date": "2023-05-01",
     }
 
 
