@@ -268,6 +268,12 @@ class Project(models.Model):
         indexes = [
             # Likely twins: similar names within a province (pg_trgm similarity).
             GinIndex(OpClass(Lower("name"), name="gin_trgm_ops"), name="project_name_trigram"),
+            # Likely twins: projects near a point (a latitude band first).
+            models.Index(
+                fields=["latitude", "longitude"],
+                condition=Q(latitude__isnull=False),
+                name="project_location",
+            ),
         ]
         triggers = [
             # A status change moves the liveness of the project's meters and identifiers in the

@@ -160,36 +160,34 @@ TWIN_DISTANCE_SQL = """
         )))
     END
 """
-TWIN_CONDITION_SQL = f"""
-    a.technology = b.technology
-    AND (
-        (
-            a.latitude IS NOT NULL AND b.latitude IS NOT NULL
-            -- A box of the distance first (one degree of latitude is about 111 km), so only
-            -- near rows reach the trigonometry.
-            AND b.latitude BETWEEN a.latitude - %(box)s AND a.latitude + %(box)s
-            AND {TWIN_DISTANCE_SQL} <= %(distance_km)s
-        )
-        OR (
-            a.province = b.province
-            AND lower(b.name) %% lower(a.name)
-            AND similarity(lower(a.name), lower(b.name)) >= %(similarity)s
-            AND abs(a.capacity_mw - b.capacity_mw)
-                <= %(capacity_tolerance)s * greatest(a.capacity_mw, b.capacity_mw)
-        )
-    )
-"""
-
-
-def twin_parameters() -> dict[str, Any]:
-    """The thresholds of the likely-twin measure, from the settings."""
+def twin_condition_sql(which: str = "any") -> str:
+    """SQL condition on project rows ``a`` and ``b`` for a likely twin: ``near`` (same technology,
+    within the distance), ``namesake`` (same technology and province, similar name, capacity
+    within the tolerance) or ``any``. The thresholds come from the settings as numbers written
+    into the SQL, so that callers with positional or named parameters can both use it; ``%%``
+    is pg_trgm's similarity operator (callers always pass parameters)."""
     distance = Decimal(str(settings.REGISTRY_TWIN_DISTANCE_KM))
-    return {
-        "distance_km": float(distance),
-        "box": float(distance / Decimal("100")),
-        "similarity": float(settings.REGISTRY_TWIN_NAME_SIMILARITY),
-        "capacity_tolerance": Decimal(str(settings.REGISTRY_TWIN_CAPACITY_TOLERANCE)),
-    }
+    similarity = Decimal(str(settings.REGISTRY_TWIN_NAME_SIMILARITY))
+    tolerance = Decimal(str(settings.REGISTRY_TWIN_CAPACITY_TOLERANCE))
+    near = f"""
+        a.technology = b.technology
+        AND a.latitude IS NOT NULL AND b.latitude IS NOT NULL
+        -- A band of latitude first (a degree is about 111 km), so that the index on latitude
+        -- finds the near rows and only they reach the trigonometry.
+        AND b.latitude BETWEEN a.latitude - {distance / 100} AND a.latitude + {distance / 100}
+        AND {TWIN_DISTANCE_SQL} <= {distance}
+    """
+    # ``%%`` (at pg_trgm's default threshold 0.3, unless the transaction set another) lets the
+    # trigram index find the candidates; the exact threshold is applied after it.
+    namesake = f"""
+        a.technology = b.technology
+        AND a.province = b.province
+        AND lower(b.name) %% lower(a.name)
+        AND similarity(lower(a.name), lower(b.name)) >= {similarity}
+        AND abs(a.capacity_mw - b.capacity_mw)
+            <= {tolerance} * greatest(a.capacity_mw, b.capacity_mw)
+    """
+    return {"near": near, "namesake": namesake}.get(which, f"(({near}) OR ({namesake}))")
 
 
 def likely_twins(project: Project, *, limit: int = 10) -> list[dict[str, Any]]:
@@ -212,11 +210,11 @@ def likely_twins(project: Project, *, limit: int = 10) -> list[dict[str, Any]]:
             JOIN registry_project AS b
               ON b.id <> a.id AND b.status IN ('pending', 'approved')
             JOIN accounts_organisation AS owner ON owner.id = b.owner_id
-            WHERE a.id = %(project)s AND {TWIN_CONDITION_SQL}
+            WHERE a.id = %(project)s AND {twin_condition_sql()}
             ORDER BY 6 NULLS LAST, 7 DESC, b.code
             LIMIT %(limit)s
             """,
-            {**twin_parameters(), "project": project.pk, "limit": limit},
+            {"project": project.pk, "limit": limit},
         )
         rows = cursor.fetchall()
     return [

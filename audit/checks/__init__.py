@@ -24,6 +24,7 @@ The order of ``CHECKS`` is the order of the report.
 
 from __future__ import annotations
 
+from audit.checks.assets import ASSET_CHECKS
 from audit.checks.attempts import ATTEMPT_CHECKS
 from audit.checks.base import Check, SqlBuilder
 from audit.checks.blocks import BLOCK_CHECKS
@@ -35,6 +36,7 @@ from audit.checks.production import PRODUCTION_CHECKS
 from audit.checks.retirements import RETIREMENT_CHECKS
 
 CHECKS: list[Check] = [
+    *ASSET_CHECKS,
     *PRODUCTION_CHECKS,
     *CLAIM_CHECKS,
     *BLOCK_CHECKS,

@@ -164,6 +164,14 @@ class Migration(migrations.Migration):
                 name="project_name_trigram",
             ),
         ),
+        migrations.AddIndex(
+            model_name="project",
+            index=models.Index(
+                condition=models.Q(("latitude__isnull", False)),
+                fields=["latitude", "longitude"],
+                name="project_location",
+            ),
+        ),
         pgtrigger.migrations.AddTrigger(
             model_name="project",
             trigger=pgtrigger.compiler.Trigger(

@@ -135,6 +135,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET projects/{wind_farm}/":                 (200, 200, 200, 200, 404, 200, 404, 401),
     "POST projects/{pending_project}/approve/":  (200, 403, 403, 403, 404, 403, 404, 401),
     "POST projects/{pending_project}/reject/":   (200, 403, 403, 403, 404, 403, 404, 401),
+    "POST projects/{wind_farm}/transfer-ownership/": (200, 403, 403, 403, 404, 403, 404, 401),
     "GET streams/":                              (200, 200, 200, 200, 200, 200, 200, 401),
     "GET streams/{wind_stream}/":                (200, 200, 200, 200, 404, 200, 404, 401),
     "GET production-records/":                   (200, 200, 200, 200, 200, 200, 200, 401),
@@ -633,6 +634,10 @@ def _project(s: Scenario, persona: str) -> dict:
     }
 
 
+def _ownership(s: Scenario, persona: str) -> dict:
+    return {"owner": "carbonco", "reason": "The plant was sold to carbonco."}
+
+
 def _production(s: Scenario, persona: str) -> dict:
     return {"project": s.keys["wind_farm"], "unit_kind": "E", "quantity": "900", **_period(2025, 4)}
 
@@ -817,6 +822,7 @@ BODIES = {
     "POST projects/": _project,
     "POST projects/{pending_project}/approve/": _reason,
     "POST projects/{pending_project}/reject/": _reason,
+    "POST projects/{wind_farm}/transfer-ownership/": _ownership,
     "POST production-records/": _production,
     "POST production-records/bulk/": _bulk,
     "POST production-submissions/": _submission,

@@ -94,7 +94,9 @@ def test_round_trip_exported_issuances_link_and_refuse_in_the_importing_registry
         name="Bayan wind farm",
         province="CN-NM",
         technology="wind",
-        capacity_mw=Decimal("100"),
+        # Unlike the wind farm's capacity, so that this stand-in for the other registry's copy
+        # is not held back as a likely twin of it.
+        capacity_mw=Decimal("150"),
         commissioning_date=dt.date(2020, 6, 1),
         identifiers={settings.REGISTRY_INTEROP_SOURCE: wind_farm.code},
     )
