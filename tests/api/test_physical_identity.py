@@ -189,3 +189,21 @@ def test_an_administrator_transfers_the_ownership_with_a_reason(
     assert response.json()["streams"] == demo_wind["streams"]
     event = LedgerEvent.objects.get(kind=LedgerEvent.Kind.PROJECT_OWNERSHIP_TRANSFERRED)
     assert (event.payload["from"]["code"], event.payload["to"]["code"]) == ("windco", "otherwind")
+
+
+def test_the_seeded_demo_wind_farm_cannot_be_registered_again(api, db, other_owner):
+    from django.core.management import call_command
+
+    from issuance.management.commands.seed_demo import DEMO_WIND_NATIONAL_CODE
+
+    call_command("seed_demo")
+    demo = Project.objects.get(national_code=DEMO_WIND_NATIONAL_CODE)
+
+    for identity in (
+        {"national_code": DEMO_WIND_NATIONAL_CODE},
+        {"meters": [{"meter_id": "NM-BYN-M0001"}]},
+        {"identifiers": {"GEC": "GEC-NM-0001"}},
+    ):
+        response = api(other_owner).post(PROJECTS, {**SECOND_FILING, **identity}, format="json")
+        assert response.status_code == 409, response.content
+        assert response.json()["details"]["holder"]["project"] == demo.code
