@@ -160,6 +160,8 @@ TWIN_DISTANCE_SQL = """
         )))
     END
 """
+
+
 def twin_condition_sql(which: str = "any") -> str:
     """SQL condition on project rows ``a`` and ``b`` for a likely twin: ``near`` (same technology,
     within the distance), ``namesake`` (same technology and province, similar name, capacity
