@@ -429,15 +429,17 @@ SELECT mechanism_id, body_id FROM rpt_mechanism;
     (
         "projects, streams, declarations",
         r"""
--- Names differ beyond their common prefix (an md5 of the code), so that the report's
--- likely-twin search meets the rare twins of a real registry, not a registry of numbered twins.
+-- Names (part of an md5 of the code) and capacities (10 to 499 MW) vary as in a real
+-- registry, so that the report's likely-twin search meets the rare twins of a real registry,
+-- not a registry where every plant is a numbered twin of every other.
 INSERT INTO registry_project (id, code, name, country, province, grid_region, technology,
                               capacity_mw, commissioning_date, time_zone, subsidised,
                               inside_ets_boundary, under_energy_use_rights, national_code,
                               possible_duplicates, status, registered_at, owner_id)
-SELECT project_id, code, 'Report bench project ' || md5(code), 'CN', province, 'North',
-       technology, 50, DATE '2020-01-01', 'Asia/Shanghai', false, false, mechanism_code = 'EUR',
-       'BENCH-' || code, '[]'::jsonb, 'approved', registered_at, owner_id
+SELECT project_id, code, 'Bench ' || substr(md5(code), 1, 16), 'CN', province, 'North',
+       technology, 10 + (n * 37) % 490, DATE '2020-01-01', 'Asia/Shanghai', false, false,
+       mechanism_code = 'EUR', 'BENCH-' || code, '[]'::jsonb, 'approved', registered_at,
+       owner_id
 FROM rpt_project;
 
 INSERT INTO registry_projectidentifier (project_id, registry, identifier, live)
@@ -582,9 +584,10 @@ EVENTS_SQL = r"""
 SELECT occurred_at, kind, actor_id, subjects, payload::text FROM (
 SELECT registered_at AS occurred_at, 'project.registered' AS kind, 1 AS actor_id,
        ARRAY['project:' || project_id, 'organisation:' || owner_id] AS subjects,
-       jsonb_build_object('project', code, 'name', 'Report bench project ' || md5(code),
+       jsonb_build_object('project', code, 'name', 'Bench ' || substr(md5(code), 1, 16),
                           'owner', 'rpt-owner-' || owner_n, 'province', province,
-                          'technology', technology, 'capacity_mw', '50',
+                          'technology', technology,
+                          'capacity_mw', (10 + (n * 37) % 490)::text,
                           'commissioning_date', '2020-01-01', 'status', 'approved',
                           'national_code', 'BENCH-' || code, 'latitude', NULL,
                           'longitude', NULL, 'meters', '[]'::jsonb,

@@ -270,6 +270,10 @@ class Project(models.Model):
         indexes = [
             # Likely twins: similar names within a province (pg_trgm similarity).
             GinIndex(OpClass(Lower("name"), name="gin_trgm_ops"), name="project_name_trigram"),
+            # Likely twins: same technology and province, capacities in a window.
+            models.Index(
+                fields=["technology", "province", "capacity_mw"], name="project_twin_lookup"
+            ),
             # Likely twins: projects near a point (a latitude band first).
             models.Index(
                 fields=["latitude", "longitude"],

@@ -162,15 +162,20 @@ TWIN_DISTANCE_SQL = """
 """
 
 
-def twin_condition_sql(which: str = "any") -> str:
+def twin_condition_sql(which: str = "any", *, trigram_operator: bool = True) -> str:
     """SQL condition on project rows ``a`` and ``b`` for a likely twin: ``near`` (same technology,
-    within the distance), ``namesake`` (same technology and province, similar name, capacity
-    within the tolerance) or ``any``. The thresholds come from the settings as numbers written
-    into the SQL, so that callers with positional or named parameters can both use it; ``%%``
-    is pg_trgm's similarity operator (callers always pass parameters)."""
+    within the distance), ``namesake`` (same technology and province, capacities within the
+    tolerance of the larger one, similar names) or ``any``.
+
+    The thresholds come from the settings as numbers written into the SQL, so that callers with
+    positional or named parameters can both use it (they always pass parameters: ``%%`` is
+    pg_trgm's similarity operator). The capacity condition is written as a window on
+    ``b.capacity_mw`` (|a - b| <= t * max(a, b) is b in [(1 - t) a, a / (1 - t)]) so that the
+    (technology, province, capacity) index bounds an all-pairs search; ``trigram_operator`` adds
+    ``%%``, which lets the trigram index find the candidates of one project by name."""
     distance = Decimal(str(settings.REGISTRY_TWIN_DISTANCE_KM))
     similarity = Decimal(str(settings.REGISTRY_TWIN_NAME_SIMILARITY))
-    tolerance = Decimal(str(settings.REGISTRY_TWIN_CAPACITY_TOLERANCE))
+    keep = 1 - Decimal(str(settings.REGISTRY_TWIN_CAPACITY_TOLERANCE))
     near = f"""
         a.technology = b.technology
         AND a.latitude IS NOT NULL AND b.latitude IS NOT NULL
@@ -179,15 +184,12 @@ def twin_condition_sql(which: str = "any") -> str:
         AND b.latitude BETWEEN a.latitude - {distance / 100} AND a.latitude + {distance / 100}
         AND {TWIN_DISTANCE_SQL} <= {distance}
     """
-    # ``%%`` (at pg_trgm's default threshold 0.3, unless the transaction set another) lets the
-    # trigram index find the candidates; the exact threshold is applied after it.
     namesake = f"""
         a.technology = b.technology
         AND a.province = b.province
-        AND lower(b.name) %% lower(a.name)
+        AND b.capacity_mw BETWEEN a.capacity_mw * {keep} AND a.capacity_mw / {keep}
+        {"AND lower(b.name) %% lower(a.name)" if trigram_operator else ""}
         AND similarity(lower(a.name), lower(b.name)) >= {similarity}
-        AND abs(a.capacity_mw - b.capacity_mw)
-            <= {tolerance} * greatest(a.capacity_mw, b.capacity_mw)
     """
     return {"near": near, "namesake": namesake}.get(which, f"(({near}) OR ({namesake}))")
 

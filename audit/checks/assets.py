@@ -49,15 +49,17 @@ def _shared_identities() -> str:
 
 
 def _twins() -> str:
-    """SQL of (project, other project) likely twins among live projects: the near pairs and the
-    similar-name pairs, each found through its own index, then put together."""
+    """SQL of (project, other project) likely twins among live projects: the near pairs (through
+    the latitude index) and the similar-name pairs (through the technology, province and
+    capacity index; the trigram index cannot bound an all-pairs search when names share common
+    words such as "wind farm"), each found on its own, then put together."""
     pairs = []
     for which in ("near", "namesake"):
         pairs.append(f"""
             SELECT a.id AS project_id, b.id AS other_project_id
             FROM registry_project AS a
             JOIN registry_project AS b ON b.id > a.id AND b.status IN {LIVE}
-            WHERE a.status IN {LIVE} AND {twin_condition_sql(which)}
+            WHERE a.status IN {LIVE} AND {twin_condition_sql(which, trigram_operator=False)}
         """)
     return " UNION ".join(pairs)
 

@@ -167,6 +167,12 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="project",
             index=models.Index(
+                fields=["technology", "province", "capacity_mw"], name="project_twin_lookup"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="project",
+            index=models.Index(
                 condition=models.Q(("latitude__isnull", False)),
                 fields=["latitude", "longitude"],
                 name="project_location",
