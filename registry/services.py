@@ -353,10 +353,6 @@ REGISTRY_NAME_MAX = 32
 IDENTIFIER_MAX = 100
 
 
-def _printable(value: str) -> bool:
-    return value.isprintable()
-
-
 def normalised_national_code(value: Any) -> str:
     """The national filing code trimmed and upper-cased ('' for none); refuses anything that is
     not printable text of at most 32 characters."""
@@ -365,7 +361,7 @@ def normalised_national_code(value: Any) -> str:
     if not isinstance(value, str):
         raise DomainError(_("The national filing code is text."), field="national_code")
     code = value.strip().upper()
-    if len(code) > NATIONAL_CODE_MAX or not _printable(code):
+    if len(code) > NATIONAL_CODE_MAX or not code.isprintable():
         raise DomainError(
             _("A national filing code has at most 32 printable characters."),
             field="national_code",
@@ -424,7 +420,7 @@ def validated_meters(
         if not isinstance(entry, dict):
             raise DomainError(_("A meter is an id with its validity."), field="meters")
         meter_id = str(entry.get("meter_id") or "").strip().upper()
-        if not meter_id or len(meter_id) > METER_ID_MAX or not _printable(meter_id):
+        if not meter_id or len(meter_id) > METER_ID_MAX or not meter_id.isprintable():
             raise DomainError(_("A meter id has 1 to 64 printable characters."), field="meters")
         start = entry.get("valid_from") or default_from
         if start is None:
@@ -479,11 +475,11 @@ def validated_identifiers(identifiers: Any) -> dict[str, str]:
     for registry, identifier in pairs:
         registry = str(registry or "").strip().upper()
         identifier = str(identifier or "").strip()
-        if not registry or len(registry) > REGISTRY_NAME_MAX or not _printable(registry):
+        if not registry or len(registry) > REGISTRY_NAME_MAX or not registry.isprintable():
             raise DomainError(
                 _("A registry's name has 1 to 32 printable characters."), field="identifiers"
             )
-        if not identifier or len(identifier) > IDENTIFIER_MAX or not _printable(identifier):
+        if not identifier or len(identifier) > IDENTIFIER_MAX or not identifier.isprintable():
             raise DomainError(
                 _("An identifier has 1 to 100 printable characters."), field="identifiers"
             )
@@ -540,6 +536,28 @@ class AssetIdentity:
     longitude: Decimal | None
     meters: list[MeterSpan]
     identifiers: dict[str, str]
+
+    @classmethod
+    def validated(
+        cls,
+        *,
+        national_code: Any,
+        latitude: Any,
+        longitude: Any,
+        meters: Iterable[Any] | None,
+        identifiers: Any,
+        commissioning_date: dt.date | None,
+    ) -> AssetIdentity:
+        """Each part validated (DomainError naming its field) and normalised; meters start at
+        the commissioning date unless they say otherwise."""
+        latitude, longitude = validated_coordinates(latitude, longitude)
+        return cls(
+            national_code=normalised_national_code(national_code),
+            latitude=latitude,
+            longitude=longitude,
+            meters=validated_meters(meters, default_from=commissioning_date),
+            identifiers=validated_identifiers(identifiers),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -601,13 +619,13 @@ def project_register(
         raise DomainError(
             _("Unknown time zone %(zone)s.") % {"zone": time_zone}, field="time_zone"
         ) from None
-    latitude, longitude = validated_coordinates(latitude, longitude)
-    identity = AssetIdentity(
-        national_code=normalised_national_code(national_code),
+    identity = AssetIdentity.validated(
+        national_code=national_code,
         latitude=latitude,
         longitude=longitude,
-        meters=validated_meters(meters, default_from=commissioning_date),
-        identifiers=validated_identifiers(identifiers),
+        meters=meters,
+        identifiers=identifiers,
+        commissioning_date=commissioning_date,
     )
     fields = {
         "name": name.strip(),
