@@ -644,18 +644,12 @@ def project_register(
     try:
         return _register_asset(actor=actor, fields=fields, identity=identity)
     except DuplicateAsset as refusal:
+        attempted = {key: fields[key] for key in ("name", "province", "technology", "capacity_mw")}
         record_refusal(
             actor=actor,
             operation="project_register",
             error=refusal,
-            attempted={
-                "name": fields["name"],
-                "owner": owner.code,
-                "province": province,
-                "technology": technology,
-                "capacity_mw": capacity_mw,
-                **identity.as_dict(),
-            },
+            attempted={**attempted, "owner": owner.code, **identity.as_dict()},
         )
         raise
 

@@ -36,13 +36,13 @@ from audit.checks.production import PRODUCTION_CHECKS
 from audit.checks.retirements import RETIREMENT_CHECKS
 
 CHECKS: list[Check] = [
-    *ASSET_CHECKS,
     *PRODUCTION_CHECKS,
     *CLAIM_CHECKS,
     *BLOCK_CHECKS,
     *RETIREMENT_CHECKS,
     *DECLARATION_CHECKS,
     *EXTERNAL_CHECKS,
+    *ASSET_CHECKS,
     *ATTEMPT_CHECKS,
     *LEDGER_CHECKS,
 ]
