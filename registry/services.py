@@ -731,7 +731,14 @@ def _create_asset_rows(*, actor: User, fields: dict[str, Any], identity: AssetId
                 for registry, value in sorted(identity.identifiers.items())
             )
     except IntegrityError as error:
-        if not _is_identity_violation(error):
+        constraint = _violated_constraint(error)
+        if constraint in NORMALISATION_CONSTRAINTS:
+            # Python's and PostgreSQL's upper-casing disagree on some rare characters.
+            raise DomainError(
+                _("This value cannot be stored in its normalised form; use plain letters."),
+                field=NORMALISATION_CONSTRAINTS[constraint],
+            ) from error
+        if constraint not in IDENTITY_CONSTRAINTS:
             raise
         conflict = asset_identity_conflict(
             national_code=identity.national_code,
@@ -753,13 +760,15 @@ IDENTITY_CONSTRAINTS = frozenset(
 )
 
 
+NORMALISATION_CONSTRAINTS = {
+    "project_national_code_normalised": "national_code",
+    "meter_id_normalised": "meters",
+}
+
+
 def _violated_constraint(error: IntegrityError) -> str:
     diagnostics = getattr(error.__cause__, "diag", None)
     return getattr(diagnostics, "constraint_name", "") or ""
-
-
-def _is_identity_violation(error: IntegrityError) -> bool:
-    return _violated_constraint(error) in IDENTITY_CONSTRAINTS
 
 
 def project_set_status(*, actor: User, project: Project, status: str, reason: str = "") -> Project:

@@ -509,3 +509,22 @@ def test_two_simultaneous_registrations_of_one_code_one_wins_the_other_is_refuse
     assert LedgerEvent.objects.filter(
         kind=LedgerEvent.Kind.ATTEMPT_REFUSED, payload__code="duplicate_asset"
     ).exists()
+
+
+def test_a_code_the_database_would_normalise_differently_is_a_400_not_a_crash(
+    administrator, project_owner, monkeypatch
+):
+    # As if Python's upper-casing had left a character PostgreSQL's upper() changes.
+    monkeypatch.setattr(
+        "registry.services.normalised_national_code", lambda value: value.strip().lower()
+    )
+
+    with pytest.raises(DomainError) as refusal:
+        project_register(
+            actor=administrator,
+            owner=project_owner.organisation,
+            **{**WIND, "national_code": "abc"},
+        )
+
+    assert refusal.value.field == "national_code"
+    assert not Project.objects.exists()
