@@ -174,6 +174,10 @@ def _run_check(report: UniquenessReport, check: Check, position: int, scope: Rep
             # The stream fills ``counts`` as it goes; exhaust it before reading them.
             offending = _insert_streamed_findings(report, check, check.stream(scope, counts))
         examined = int(counts.pop("examined", 0) or 0)
+        if check.fails_when:
+            offending, counts["warnings"] = (
+                _split_warnings(report, check, offending) if offending else (0, 0)
+            )
         if not check.verdict_from_findings:
             verdict = ReportCheck.Verdict.INFO
         elif offending:
@@ -190,6 +194,20 @@ def _run_check(report: UniquenessReport, check: Check, position: int, scope: Rep
             counts={key: _json_number(value) for key, value in counts.items()},
             completed_at=timezone.now(),
         )
+
+
+def _split_warnings(report: UniquenessReport, check: Check, findings: int) -> tuple[int, int]:
+    """(failing, warnings) among a check's stored findings, by its ``fails_when``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT count(*) FROM audit_reportfinding
+            WHERE report_id = %s AND check_id = %s AND ({check.fails_when})
+            """,
+            [report.pk, check.id],
+        )
+        failing = cursor.fetchone()[0]
+    return failing, findings - failing
 
 
 def _insert_streamed_findings(report, check: Check, records) -> int:

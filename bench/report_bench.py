@@ -89,6 +89,7 @@ GENERATED_TABLES = (
     "accounts_holdingaccount",
     "registry_mechanism_issuing_bodies",
     "registry_project",
+    "registry_projectidentifier",
     "registry_stream",
     "registry_declaration",
     "registry_productionrecord",
@@ -428,16 +429,21 @@ SELECT mechanism_id, body_id FROM rpt_mechanism;
     (
         "projects, streams, declarations",
         r"""
+-- Names (part of an md5 of the code) and capacities (10 to 499 MW) vary as in a real
+-- registry, so that the report's likely-twin search meets the rare twins of a real registry,
+-- not a registry where every plant is a numbered twin of every other.
 INSERT INTO registry_project (id, code, name, country, province, grid_region, technology,
                               capacity_mw, commissioning_date, time_zone, subsidised,
-                              inside_ets_boundary, under_energy_use_rights, external_ids, status,
-                              registered_at, owner_id)
-SELECT project_id, code, 'Report bench project ' || n, 'CN', province, 'North', technology,
-       50, DATE '2020-01-01', 'Asia/Shanghai', false, false, mechanism_code = 'EUR',
-       CASE WHEN mechanism_code = 'IREC' THEN jsonb_build_object('IREC', 'DEV' || code)
-            ELSE '{{}}'::jsonb END,
-       'approved', registered_at, owner_id
+                              inside_ets_boundary, under_energy_use_rights, national_code,
+                              possible_duplicates, status, registered_at, owner_id)
+SELECT project_id, code, 'Bench ' || substr(md5(code), 1, 16), 'CN', province, 'North',
+       technology, 10 + (n * 37) % 490, DATE '2020-01-01', 'Asia/Shanghai', false, false,
+       mechanism_code = 'EUR', 'BENCH-' || code, '[]'::jsonb, 'approved', registered_at,
+       owner_id
 FROM rpt_project;
+
+INSERT INTO registry_projectidentifier (project_id, registry, identifier, live)
+SELECT project_id, 'IREC', 'DEV' || code, true FROM rpt_project WHERE mechanism_code = 'IREC';
 
 INSERT INTO registry_stream (id, unit_kind, next_sequence, carried_remainder, project_id)
 SELECT 3 * n + kind.position, kind.unit_kind, 1, 0, project_id
@@ -578,13 +584,18 @@ EVENTS_SQL = r"""
 SELECT occurred_at, kind, actor_id, subjects, payload::text FROM (
 SELECT registered_at AS occurred_at, 'project.registered' AS kind, 1 AS actor_id,
        ARRAY['project:' || project_id, 'organisation:' || owner_id] AS subjects,
-       jsonb_build_object('project', code, 'name', 'Report bench project ' || n,
+       jsonb_build_object('project', code, 'name', 'Bench ' || substr(md5(code), 1, 16),
                           'owner', 'rpt-owner-' || owner_n, 'province', province,
-                          'technology', technology, 'capacity_mw', '50', 'status', 'approved',
-                          'external_ids',
+                          'technology', technology,
+                          'capacity_mw', (10 + (n * 37) % 490)::text,
+                          'commissioning_date', '2020-01-01', 'status', 'approved',
+                          'national_code', 'BENCH-' || code, 'latitude', NULL,
+                          'longitude', NULL, 'meters', '[]'::jsonb,
+                          'identifiers',
                           CASE WHEN mechanism_code = 'IREC'
                                THEN jsonb_build_object('IREC', 'DEV' || code)
-                               ELSE '{{}}'::jsonb END) AS payload
+                               ELSE '{{}}'::jsonb END,
+                          'possible_duplicates', '[]'::jsonb) AS payload
 FROM rpt_project
 UNION ALL
 SELECT signed_at, 'declaration.signed', owner_id,

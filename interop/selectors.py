@@ -21,9 +21,9 @@ from django.db.models import Q, QuerySet
 
 from interop import formats
 from interop.models import ExternalRecord
-from registry.models import Project, UnitClaim
+from registry.models import Project, ProjectIdentifier, UnitClaim
 
-# The key of Project.external_ids that holds a project's id in each source registry.
+# The registry name of ProjectIdentifier that holds a project's id in each source registry.
 EXTERNAL_ID_KEYS = {"IREC": "IREC", "VERRA": "VCS", "GS": "GS", "GEC": "GEC", "CCER": "CCER"}
 
 # Scored matching: weights add up to 1; a candidate at or above the threshold is suggested.
@@ -38,6 +38,17 @@ MATCH_CANDIDATE_LIMIT = 2000
 
 def identifier_key(source: str) -> str:
     return EXTERNAL_ID_KEYS.get(source.upper(), source.upper())
+
+
+def live_projects_by_identifier(registry: str) -> dict[str, int]:
+    """{identifier: project id} of the live projects' identifiers in ``registry``: the project
+    that holds an identifier (unique among live projects in the database) is the one a record
+    naming it belongs to."""
+    return dict(
+        ProjectIdentifier.objects.filter(
+            registry=registry, project__status__in=sorted(Project.LIVE_STATUSES)
+        ).values_list("identifier", "project_id")
+    )
 
 
 def local_days(project: Project, period: DateTimeTZRange) -> DateRange:

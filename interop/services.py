@@ -4,9 +4,10 @@
 body) turns each row into an external record in a transaction of its own, so a row is written
 whole (record, suggestions, flag, row result, progress) or not at all, and a re-run skips the
 rows already answered. Records link to projects by declared identifiers
-(``Project.external_ids``) or by an administrator confirming a scored match. Once linked, an
-external issuance takes part in rule R15 (issuance.rules); an import or a confirmation that
-duplicates a live issuance of this registry is flagged in the ledger.
+(``ProjectIdentifier`` rows of live projects: a record whose identifier a live project holds is
+linked to that project, never proposed as a new one) or by an administrator confirming a
+scored match. Once linked, an external issuance takes part in rule R15 (issuance.rules); an
+import or a confirmation that duplicates a live issuance of this registry is flagged in the ledger.
 """
 
 from __future__ import annotations
@@ -151,13 +152,7 @@ class _RunCache:
             return None
         key = selectors.identifier_key(source)
         if key not in self.identifiers:
-            index: dict[str, int] = {}
-            pairs = Project.objects.filter(external_ids__has_key=key).values_list(
-                "pk", f"external_ids__{key}"
-            )
-            for project_id, value in pairs:
-                index.setdefault(str(value).strip(), project_id)
-            self.identifiers[key] = index
+            self.identifiers[key] = selectors.live_projects_by_identifier(key)
         return self.identifiers[key].get(external_project_id.strip())
 
     def mechanism(self, code: str) -> Mechanism | None:

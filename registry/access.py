@@ -20,7 +20,8 @@ account            admin, auditor: all;       open: admin, or a member of the or
 user               themselves (users/me)      -
 mechanism          every authenticated user   - (reference data, read only)
 project            admin, auditor, issuers:   register: admin, project owners (own org)
-                   all; project owners: own   approve / reject: admin
+                   all; project owners: own   approve / reject, transfer ownership:
+                                              admin
 stream             as its project             -
 production record  admin, auditor, issuers:   create (= verified): admin, issuers
                    all; owners: own projects
@@ -195,6 +196,7 @@ rules.add_rule("account.set_status", is_administrator)
 rules.add_rule("account.close", is_administrator | (is_account_operator & holds_account))
 rules.add_rule("project.register", is_administrator | is_project_owner)
 rules.add_rule("project.set_status", is_administrator)
+rules.add_rule("project.transfer_ownership", is_administrator)
 # Recording production is verifying it: issuing bodies and administrators. Project owners submit
 # theirs to the verification queue (production_submission.create).
 rules.add_rule("production_record.create", is_administrator | is_issuer)
@@ -248,6 +250,9 @@ REFUSALS = {
     "account.close": _("You may close only your own organisation's accounts."),
     "project.register": _("Only project owners and administrators may register projects."),
     "project.set_status": _("Only a registry administrator may approve or reject projects."),
+    "project.transfer_ownership": _(
+        "Only a registry administrator may transfer the ownership of a project."
+    ),
     "production_record.create": _(
         "Only issuing bodies and administrators record production; project owners submit it "
         "for verification."

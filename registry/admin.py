@@ -36,6 +36,10 @@ from registry.imports import (
     MechanismResource,
     ProjectResource,
     UnitClaimResource,
+    identifier_cells,
+    meter_cells,
+    parse_identifier_cell,
+    parse_meter_cell,
     split_list,
 )
 from registry.models import (
@@ -57,6 +61,7 @@ from registry.services import (
     mechanism_create,
     project_register,
     project_set_status,
+    project_transfer_ownership,
 )
 
 # Up to this many rows (by the planner's estimate) a list is small enough to count exactly.
@@ -122,17 +127,19 @@ def run_service_action(
     service: Callable[[Model, str], Any],
     done_message: Any,
     needs_reason: bool,
+    form_class: type[forms.Form] | None = None,
 ):
     """Call ``service(object, reason)`` for each selected object, each in its own transaction.
 
-    With ``needs_reason`` the administrator first gives a reason on an intermediate page. Every
+    With ``needs_reason`` the administrator first gives a reason on an intermediate page (the
+    ``form_class`` form, with a ``reason`` field, when more than a reason is asked). Every
     refusal (a DomainError) is shown with the service's message and changes nothing for that
     object; the others go ahead.
     """
     selected = list(queryset.order_by("pk"))
     reason = ""
     if needs_reason:
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        form = (form_class or ReasonForm)(request.POST if "apply" in request.POST else None)
         if not (form.is_bound and form.is_valid()):
             context = {
                 **model_admin.admin_site.each_context(request),
@@ -347,6 +354,9 @@ PROJECT_ADD_FIELDS = (
     "technology",
     "capacity_mw",
     "commissioning_date",
+    "national_code",
+    "latitude",
+    "longitude",
     "grid_region",
     "subsidised",
     "inside_ets_boundary",
@@ -356,6 +366,17 @@ PROJECT_ADD_FIELDS = (
 
 
 class ProjectRegisterForm(ServiceCreateForm):
+    meters = forms.CharField(
+        label=_("meters"),
+        required=False,
+        help_text=_("METER@from or METER@from/to (to exclusive), separated by commas."),
+    )
+    identifiers = forms.CharField(
+        label=_("identifiers in other registries"),
+        required=False,
+        help_text=_("REGISTRY:identifier, separated by commas, e.g. GEC:GEC-NM-0001."),
+    )
+
     class Meta:
         model = Project
         fields = PROJECT_ADD_FIELDS
@@ -363,7 +384,21 @@ class ProjectRegisterForm(ServiceCreateForm):
     def create(self, actor):
         fields = {name: self.cleaned_data.get(name) for name in PROJECT_ADD_FIELDS}
         fields["grid_region"] = fields["grid_region"] or ""
-        return project_register(actor=actor, **fields)
+        fields["national_code"] = fields["national_code"] or ""
+        return project_register(
+            actor=actor,
+            meters=parse_meter_cell(self.cleaned_data.get("meters")),
+            identifiers=parse_identifier_cell(self.cleaned_data.get("identifiers")),
+            **fields,
+        )
+
+
+class TransferOwnershipForm(ReasonForm):
+    owner = forms.ModelChoiceField(
+        label=_("new owner"),
+        queryset=Project._meta.get_field("owner").related_model.objects.order_by("code"),
+        to_field_name="code",
+    )
 
 
 @admin.register(Project)
@@ -374,18 +409,49 @@ class ProjectAdmin(AdministratorImportExportMixin, AdministratorActionsMixin, Se
 
     form = ProjectRegisterForm
     resource_classes = [ProjectResource]
-    list_display = ("code", "name", "owner", "province", "technology", "capacity_mw", "status")
+    list_display = (
+        "code",
+        "name",
+        "owner",
+        "province",
+        "technology",
+        "capacity_mw",
+        "national_code",
+        "status",
+        "possible_duplicate_note",
+    )
     list_filter = ("status", "technology", "province")
     list_select_related = ("owner",)
-    search_fields = ("code", "name")
-    actions = ("approve", "reject")
+    search_fields = ("code", "name", "national_code")
+    actions = ("approve", "reject", "transfer_ownership")
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return PROJECT_ADD_FIELDS
+            return (*PROJECT_ADD_FIELDS, "meters", "identifiers")
         return [field.name for field in Project._meta.fields if field.name != "id"] + [
-            "ledger_history"
+            "meter_list",
+            "identifier_list",
+            "ledger_history",
         ]
+
+    @admin.display(description=_("possible duplicate of"))
+    def possible_duplicate_note(self, obj):
+        if not obj.possible_duplicates:
+            return ""
+        return _("possible duplicate of %(candidates)s") % {
+            "candidates": ", ".join(
+                f"{candidate.get('project')} {candidate.get('name', '')}".strip()
+                for candidate in obj.possible_duplicates
+            )
+        }
+
+    @admin.display(description=_("meters"))
+    def meter_list(self, obj):
+        return ", ".join(meter_cells(obj))
+
+    @admin.display(description=_("identifiers in other registries"))
+    def identifier_list(self, obj):
+        return ", ".join(identifier_cells(obj))
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -396,17 +462,37 @@ class ProjectAdmin(AdministratorImportExportMixin, AdministratorActionsMixin, Se
 
     @admin.action(description=_("Approve the selected pending projects"))
     def approve(self, request, queryset):
+        # A possible duplicate is approved only with a reason ("distinct asset: ..."): ask for
+        # one when any selected project has candidates.
         return run_service_action(
             self,
             request,
             queryset,
             action="approve",
-            title=_("Approve projects"),
+            title=_("Approve projects (possible duplicates: why is each a distinct asset?)"),
             service=lambda project, reason: project_set_status(
-                actor=request.user, project=project, status=Project.Status.APPROVED
+                actor=request.user, project=project, status=Project.Status.APPROVED, reason=reason
             ),
             done_message=_("%(count)s projects approved."),
-            needs_reason=False,
+            needs_reason=queryset.exclude(possible_duplicates=[]).exists(),
+        )
+
+    @admin.action(description=_("Transfer the ownership of the selected projects (with a reason)"))
+    def transfer_ownership(self, request, queryset):
+        form = TransferOwnershipForm(request.POST if "apply" in request.POST else None)
+        new_owner = form.cleaned_data["owner"] if form.is_bound and form.is_valid() else None
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action="transfer_ownership",
+            title=_("Transfer project ownership"),
+            service=lambda project, reason: project_transfer_ownership(
+                actor=request.user, project=project, new_owner=new_owner, reason=reason
+            ),
+            done_message=_("%(count)s projects given to their new owner."),
+            needs_reason=True,
+            form_class=TransferOwnershipForm,
         )
 
     @admin.action(description=_("Reject the selected pending projects (with a reason)"))

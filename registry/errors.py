@@ -171,6 +171,50 @@ class DoubleClaim(Conflict):
         )
 
 
+IDENTITY_FIELD_LABELS = {
+    "national_code": _("National filing code"),
+    "meters": _("Meter"),
+    "identifiers": _("Identifier in another registry"),
+}
+
+
+class DuplicateAsset(Conflict):
+    """A registration names an identity of the physical asset (national filing code, revenue
+    meter, identifier in another registry) that a live project already holds. ``details`` names
+    that project (code, name, status, owner organisation) and the identifier that collided."""
+
+    code = "duplicate_asset"
+
+    @classmethod
+    def naming(cls, holder, *, field: str, value: str, **identifier: Any) -> DuplicateAsset:
+        owner = holder.owner
+        return cls(
+            _(
+                "%(what)s %(value)s is already registered to project %(project)s (%(name)s), "
+                "owned by %(owner)s (%(owner_code)s): one physical asset is registered once."
+            )
+            % {
+                "what": IDENTITY_FIELD_LABELS.get(field, field),
+                "value": value,
+                "project": holder.code,
+                "name": holder.name,
+                "owner": owner.name,
+                "owner_code": owner.code,
+            },
+            field=field,
+            details={
+                "rule": "I9",
+                "holder": {
+                    "project": holder.code,
+                    "name": holder.name,
+                    "status": holder.status,
+                    "owner": {"code": owner.code, "name": owner.name},
+                },
+                "identifier": {"field": field, "value": value, **identifier},
+            },
+        )
+
+
 class RuleViolation(Conflict):
     """A rule of the cross-mechanism catalogue refuses the operation. ``details`` holds the rule
     id and the facts that triggered it."""

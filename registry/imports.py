@@ -190,9 +190,46 @@ class MechanismResource(ServiceImportResource):
         return queryset.prefetch_related("issuing_bodies")
 
 
+def identifier_cells(project: Project) -> list[str]:
+    """A project's identifiers in other registries as ``REGISTRY:identifier`` items."""
+    return [f"{row.registry}:{row.identifier}" for row in project.identifiers.all()]
+
+
+def meter_cells(project: Project) -> list[str]:
+    """A project's meters as ``METER@from`` or ``METER@from/to`` items (to exclusive)."""
+    return [
+        f"{row.meter_id}@{row.valid_from.isoformat()}"
+        + (f"/{row.valid_to.isoformat()}" if row.valid_to else "")
+        for row in project.meters.all()
+    ]
+
+
+def parse_identifier_cell(value: Any) -> list[dict[str, str]]:
+    pairs = []
+    for item in split_list(value):
+        registry, _colon, identifier = item.partition(":")
+        pairs.append({"registry": registry, "identifier": identifier})
+    return pairs
+
+
+def parse_meter_cell(value: Any) -> list[dict[str, str]]:
+    meters = []
+    for item in split_list(value):
+        meter_id, _at, validity = item.partition("@")
+        valid_from, _slash, valid_to = validity.partition("/")
+        meters.append({"meter_id": meter_id, "valid_from": valid_from, "valid_to": valid_to})
+    return meters
+
+
 class ProjectResource(ServiceImportResource):
     """Projects; a new one is registered through ``project_register``, which gives it its code
-    (leave the code column empty). The owner is an organisation code."""
+    (leave the code column empty). The owner is an organisation code; identifiers in other
+    registries are ``REGISTRY:identifier`` items and meters ``METER@from[/to]`` items of a
+    list."""
+
+    identifiers = fields.Field(column_name="identifiers", dehydrate_method="identifier_list")
+    meters = fields.Field(column_name="meters", dehydrate_method="meter_list")
+    list_columns = ("identifiers", "meters")
 
     owner = fields.Field(
         attribute="owner",
@@ -221,7 +258,11 @@ class ProjectResource(ServiceImportResource):
             "subsidised",
             "inside_ets_boundary",
             "under_energy_use_rights",
-            "external_ids",
+            "national_code",
+            "latitude",
+            "longitude",
+            "meters",
+            "identifiers",
             "status",
             "registered_at",
         )
@@ -257,12 +298,25 @@ class ProjectResource(ServiceImportResource):
             subsidised=bool(instance.subsidised),
             inside_ets_boundary=bool(instance.inside_ets_boundary),
             under_energy_use_rights=bool(instance.under_energy_use_rights),
-            external_ids=instance.external_ids or {},
+            national_code=instance.national_code or "",
+            latitude=instance.latitude,
+            longitude=instance.longitude,
+            meters=parse_meter_cell(row.get("meters")),
+            identifiers=parse_identifier_cell(row.get("identifiers")),
             time_zone=instance.time_zone or "Asia/Shanghai",
         )
 
+    def identifier_list(self, project: Project) -> str:
+        return ", ".join(identifier_cells(project))
+
+    def meter_list(self, project: Project) -> str:
+        return ", ".join(meter_cells(project))
+
+    def current_list(self, instance, column):
+        return identifier_cells(instance) if column == "identifiers" else meter_cells(instance)
+
     def filter_export(self, queryset, **kwargs):
-        return queryset.select_related("owner")
+        return queryset.select_related("owner").prefetch_related("identifiers", "meters")
 
 
 class GridRegionResource(ServiceImportResource):

@@ -14,13 +14,15 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import (
     ArrayField,
     BigIntegerRangeField,
+    DateRangeField,
     DateTimeRangeField,
     RangeOperators,
 )
-from django.contrib.postgres.indexes import BrinIndex, GinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex, OpClass
 from django.db import models
 from django.db.backends.postgresql.psycopg_any import NumericRange
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Lower, Trim, Upper
 from django.utils.translation import gettext_lazy as _
 
 from registry import serials as serial_numbers
@@ -128,10 +130,39 @@ class GridRegionProvince(models.Model):
         return self.province
 
 
-class Project(models.Model):
-    """A thing that produces units: a wind farm, a solar plant, an energy-saving retrofit.
+LIVE_PROJECT_STATUSES = ("pending", "approved")
+# Project.GENERATING_TECHNOLOGIES as plain values, for the check constraint (a Meta cannot see
+# its model's attributes); a test keeps the two equal.
+GENERATING_TECHNOLOGY_VALUES = ("biomass", "hydro", "solar", "wind")
+# Keeps a child row's ``live`` flag equal to its project's liveness, whoever writes the row: the
+# uniqueness of meters and identifiers among live projects is a constraint on the child table,
+# which cannot see the parent's status, so the flag is copied under a trigger.
+CHILD_LIVE_FROM_PROJECT = """
+NEW.live := EXISTS (
+    SELECT 1 FROM registry_project AS project
+    WHERE project.id = NEW.project_id AND project.status IN ('pending', 'approved')
+);
+RETURN NEW;
+"""
 
-    The project code is unique and appears in every serial number of its streams.
+
+class DateRangeOf(models.Func):
+    """``daterange(lower, upper, '[)')`` of two date columns, an open upper end when null."""
+
+    function = "DATERANGE"
+    output_field = DateRangeField()
+
+
+class Project(models.Model):
+    """A physical asset that produces units: a wind farm, a solar plant, a retrofit, a forest.
+
+    The project code is unique and appears in every serial number of its streams. The asset's
+    identity is unique among live (pending or approved) projects in the database: its national
+    filing code (partial unique index), its revenue meters (``ProjectMeter``, an exclusion
+    constraint over their validity) and its identifiers in other registries
+    (``ProjectIdentifier``). A generating asset always states its capacity and commissioning
+    date (check constraint). ``possible_duplicates`` holds the likely twins found at
+    registration; such a project waits for an administrator's reasoned approval.
     """
 
     class Technology(models.TextChoices):
@@ -153,6 +184,7 @@ class Project(models.Model):
     GENERATING_TECHNOLOGIES = frozenset(
         {Technology.WIND, Technology.SOLAR, Technology.HYDRO, Technology.BIOMASS}
     )
+    LIVE_STATUSES = frozenset({Status.PENDING, Status.APPROVED})
 
     code = models.CharField(_("project code"), max_length=6, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -166,6 +198,19 @@ class Project(models.Model):
     province = models.CharField(_("province (ISO 3166-2)"), max_length=6)
     grid_region = models.CharField(_("grid region"), max_length=32, blank=True)
     technology = models.CharField(_("technology"), max_length=16, choices=Technology.choices)
+    national_code = models.CharField(
+        _("national project filing code"),
+        max_length=32,
+        blank=True,
+        default="",
+        help_text=_("The asset's code in the national project registry (建档立卡编码)."),
+    )
+    latitude = models.DecimalField(
+        _("latitude (WGS 84)"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        _("longitude (WGS 84)"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
     capacity_mw = models.DecimalField(
         _("capacity (MW)"), max_digits=12, decimal_places=3, null=True, blank=True
     )
@@ -176,11 +221,11 @@ class Project(models.Model):
     under_energy_use_rights = models.BooleanField(
         _("under energy-use-rights control"), default=False
     )
-    external_ids = models.JSONField(
-        _("identifiers in other registries"),
-        default=dict,
+    possible_duplicates = models.JSONField(
+        _("possible duplicates"),
+        default=list,
         blank=True,
-        help_text=_('E.g. {"IREC": "DEVICE123", "VCS": "1234"}'),
+        help_text=_("Likely twins found at registration: an administrator decides, with a reason."),
     )
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
@@ -191,6 +236,67 @@ class Project(models.Model):
         verbose_name = _("project")
         verbose_name_plural = _("projects")
         ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["national_code"],
+                condition=Q(status__in=LIVE_PROJECT_STATUSES) & ~Q(national_code=""),
+                name="project_national_code_live_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(national_code=Upper(Trim("national_code"))),
+                name="project_national_code_normalised",
+            ),
+            models.CheckConstraint(
+                condition=(Q(latitude__isnull=True) & Q(longitude__isnull=True))
+                | (
+                    Q(latitude__isnull=False)
+                    & Q(longitude__isnull=False)
+                    & Q(latitude__gte=-90)
+                    & Q(latitude__lte=90)
+                    & Q(longitude__gte=-180)
+                    & Q(longitude__lte=180)
+                ),
+                name="project_coordinates_wgs84",
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity_mw__isnull=True) | Q(capacity_mw__gt=0),
+                name="project_capacity_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(technology__in=GENERATING_TECHNOLOGY_VALUES)
+                | (Q(capacity_mw__isnull=False) & Q(commissioning_date__isnull=False)),
+                name="project_generating_has_capacity_and_date",
+            ),
+        ]
+        indexes = [
+            # Likely twins: similar names within a province (pg_trgm similarity).
+            GinIndex(OpClass(Lower("name"), name="gin_trgm_ops"), name="project_name_trigram"),
+            # Likely twins: same technology and province, capacities in a window.
+            models.Index(
+                fields=["technology", "province", "capacity_mw"], name="project_twin_lookup"
+            ),
+            # Likely twins: projects near a point (a latitude band first).
+            models.Index(
+                fields=["latitude", "longitude"],
+                condition=Q(latitude__isnull=False),
+                name="project_location",
+            ),
+        ]
+        triggers = [
+            # A status change moves the liveness of the project's meters and identifiers in the
+            # same statement, whatever code path changed the status.
+            pgtrigger.Trigger(
+                name="project_liveness_to_children",
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf("status"),
+                condition=pgtrigger.Q(old__status__df=pgtrigger.F("new__status")),
+                func="""
+                UPDATE registry_projectmeter SET live = live WHERE project_id = NEW.id;
+                UPDATE registry_projectidentifier SET live = live WHERE project_id = NEW.id;
+                RETURN NULL;
+                """,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -199,6 +305,110 @@ class Project(models.Model):
     def generates_electricity(self) -> bool:
         """Whether the asset's output is electricity (see ``GENERATING_TECHNOLOGIES``)."""
         return self.technology in self.GENERATING_TECHNOLOGIES
+
+    @property
+    def is_live(self) -> bool:
+        """Pending or approved: the asset's identifiers are taken."""
+        return self.status in self.LIVE_STATUSES
+
+
+class ProjectMeter(models.Model):
+    """A revenue meter (grid metering point) whose readings are a project's production, over a
+    validity of whole days [valid_from, valid_to) (open end while it still measures the asset).
+
+    One meter measures at most one live project at any moment: an exclusion constraint over
+    (country, meter id, validity) among live rows. ``live`` mirrors the project's status; a
+    trigger sets it on every write of the row and the project's status trigger refreshes it.
+    """
+
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), on_delete=models.CASCADE, related_name="meters"
+    )
+    country = models.CharField(_("country"), max_length=2)
+    meter_id = models.CharField(_("meter id"), max_length=64)
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to (exclusive)"), null=True, blank=True)
+    live = models.BooleanField(_("project is live"), default=True)
+
+    class Meta:
+        verbose_name = _("project meter")
+        verbose_name_plural = _("project meters")
+        ordering = ["project", "meter_id", "valid_from"]
+        constraints = [
+            ExclusionConstraint(
+                name="meter_one_live_project_at_a_time",
+                expressions=[
+                    ("country", RangeOperators.EQUAL),
+                    ("meter_id", RangeOperators.EQUAL),
+                    (DateRangeOf("valid_from", "valid_to", Value("[)")), RangeOperators.OVERLAPS),
+                ],
+                condition=Q(live=True),
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=F("valid_from")),
+                name="meter_validity_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(meter_id=Upper(Trim("meter_id"))) & ~Q(meter_id=""),
+                name="meter_id_normalised",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="meter_live_from_project",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                func=CHILD_LIVE_FROM_PROJECT,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country}:{self.meter_id}"
+
+
+class ProjectIdentifier(models.Model):
+    """A project's identifier in another registry (I-REC device code, GEC filing code, VCS id,
+    CCER number, this registry's exports): one per registry and project.
+
+    Unique among live projects in the database (partial unique constraint on ``live``, which a
+    trigger keeps equal to the project's liveness). Interop links imported records by it.
+    """
+
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), on_delete=models.CASCADE, related_name="identifiers"
+    )
+    registry = models.CharField(_("registry"), max_length=32)
+    identifier = models.CharField(_("identifier"), max_length=100)
+    live = models.BooleanField(_("project is live"), default=True)
+
+    class Meta:
+        verbose_name = _("identifier in another registry")
+        verbose_name_plural = _("identifiers in other registries")
+        ordering = ["project", "registry"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "registry"], name="identifier_one_per_registry"
+            ),
+            models.UniqueConstraint(
+                fields=["registry", "identifier"],
+                condition=Q(live=True),
+                name="identifier_live_once",
+            ),
+            models.CheckConstraint(
+                condition=~Q(registry="") & ~Q(identifier=""), name="identifier_not_empty"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="identifier_live_from_project",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                func=CHILD_LIVE_FROM_PROJECT,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registry}:{self.identifier}"
 
 
 # Technologies whose tonnes CO2e are never recorded directly: generating assets derive them
@@ -705,6 +915,10 @@ class LedgerEvent(models.Model):
         ACCOUNT_STATUS = "account.status", _("Account status changed")
         PROJECT_REGISTERED = "project.registered", _("Project registered")
         PROJECT_STATUS = "project.status", _("Project status changed")
+        PROJECT_OWNERSHIP_TRANSFERRED = (
+            "project.ownership_transferred",
+            _("Project ownership transferred"),
+        )
         PRODUCTION_SUBMITTED = "production.submitted", _("Production submitted for verification")
         PRODUCTION_REJECTED = "production.rejected", _("Submitted production rejected")
         PRODUCTION_RECORDED = "production.recorded", _("Production recorded")

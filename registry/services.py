@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRa
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from registry.errors import Conflict, DomainError, Forbidden, NotFound
+from registry.errors import Conflict, DomainError, DuplicateAsset, Forbidden, NotFound
 from registry.ledger import record_event, record_refusal, sha256_hex
 from registry.models import (
     DERIVED_ONLY_TECHNOLOGIES,
@@ -33,6 +34,8 @@ from registry.models import (
     Mechanism,
     ProductionRecord,
     Project,
+    ProjectIdentifier,
+    ProjectMeter,
     Stream,
     UnitKind,
 )
@@ -42,6 +45,7 @@ from registry.permissions import (
     require_production_verifier,
 )
 from registry.roles import Role
+from registry.selectors import MeterSpan, asset_identity_conflict, likely_twins
 from registry.transactions import retry_transaction
 
 if TYPE_CHECKING:  # accounts depends on the core, never the reverse
@@ -307,6 +311,228 @@ def _new_project_code() -> str:
             return code
 
 
+NATIONAL_CODE_MAX = 32
+METER_ID_MAX = 64
+REGISTRY_NAME_MAX = 32
+IDENTIFIER_MAX = 100
+
+
+def normalised_national_code(value: Any) -> str:
+    """The national filing code trimmed and upper-cased ('' for none); refuses anything that is
+    not printable text of at most 32 characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DomainError(_("The national filing code is text."), field="national_code")
+    code = value.strip().upper()
+    if len(code) > NATIONAL_CODE_MAX or not code.isprintable():
+        raise DomainError(
+            _("A national filing code has at most 32 printable characters."),
+            field="national_code",
+        )
+    return code
+
+
+def _coordinate(value: Any, *, field: str, limit: int) -> Decimal:
+    try:
+        number = None if isinstance(value, bool) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        number = None
+    if number is None or not number.is_finite() or abs(number) > limit:
+        raise DomainError(
+            _("%(field)s must be a number of degrees between -%(limit)s and %(limit)s (WGS 84).")
+            % {"field": field, "limit": limit},
+            field=field,
+        )
+    return number.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+
+
+def validated_coordinates(latitude: Any, longitude: Any) -> tuple[Decimal | None, Decimal | None]:
+    """WGS 84 degrees, both or neither, six decimals (about 0.1 m)."""
+    if latitude in (None, "") and longitude in (None, ""):
+        return None, None
+    if latitude in (None, "") or longitude in (None, ""):
+        missing = "latitude" if latitude in (None, "") else "longitude"
+        raise DomainError(_("Give both latitude and longitude, or neither."), field=missing)
+    return (
+        _coordinate(latitude, field="latitude", limit=90),
+        _coordinate(longitude, field="longitude", limit=180),
+    )
+
+
+def _date(value: Any, *, field: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise DomainError(_("Give a date, not a date-time."), field=field)
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise DomainError(
+            _("%(value)s is not a date (YYYY-MM-DD).") % {"value": value}, field=field
+        ) from None
+
+
+def validated_meters(
+    meters: Iterable[Any] | None, *, default_from: dt.date | None
+) -> list[MeterSpan]:
+    """Revenue meters as MeterSpans: the id trimmed and upper-cased, validity from (default: the
+    commissioning date) to an optional exclusive end; spans of one meter never overlap."""
+    spans: list[MeterSpan] = []
+    for item in meters or ():
+        entry = {"meter_id": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict):
+            raise DomainError(_("A meter is an id with its validity."), field="meters")
+        meter_id = str(entry.get("meter_id") or "").strip().upper()
+        if not meter_id or len(meter_id) > METER_ID_MAX or not meter_id.isprintable():
+            raise DomainError(_("A meter id has 1 to 64 printable characters."), field="meters")
+        start = entry.get("valid_from") or default_from
+        if start is None:
+            raise DomainError(
+                _("Meter %(meter)s needs the date it starts measuring the asset.")
+                % {"meter": meter_id},
+                field="meters",
+            )
+        start = _date(start, field="meters")
+        end = entry.get("valid_to")
+        end = _date(end, field="meters") if end not in (None, "") else None
+        if end is not None and end <= start:
+            raise DomainError(
+                _("Meter %(meter)s: the validity must end after it starts.") % {"meter": meter_id},
+                field="meters",
+            )
+        spans.append(MeterSpan(meter_id, start, end))
+    for index, span in enumerate(spans):
+        for other in spans[index + 1 :]:
+            if span.meter_id == other.meter_id and _spans_overlap(span, other):
+                raise DomainError(
+                    _("Meter %(meter)s is given twice for overlapping dates.")
+                    % {"meter": span.meter_id},
+                    field="meters",
+                )
+    return spans
+
+
+def _spans_overlap(first: MeterSpan, second: MeterSpan) -> bool:
+    return (second.valid_to is None or first.valid_from < second.valid_to) and (
+        first.valid_to is None or second.valid_from < first.valid_to
+    )
+
+
+def validated_identifiers(identifiers: Any) -> dict[str, str]:
+    """Identifiers in other registries as {REGISTRY: identifier}: the registry's name trimmed and
+    upper-cased, the identifier trimmed. Accepts the mapping (the former ``external_ids``) or a
+    list of {"registry", "identifier"} pairs; one identifier per registry."""
+    if not identifiers:
+        return {}
+    pairs = (
+        list(identifiers.items())
+        if isinstance(identifiers, Mapping)
+        else [
+            (item.get("registry"), item.get("identifier"))
+            if isinstance(item, dict)
+            else (None, None)
+            for item in identifiers
+        ]
+    )
+    result: dict[str, str] = {}
+    for registry, identifier in pairs:
+        registry = str(registry or "").strip().upper()
+        identifier = str(identifier or "").strip()
+        if not registry or len(registry) > REGISTRY_NAME_MAX or not registry.isprintable():
+            raise DomainError(
+                _("A registry's name has 1 to 32 printable characters."), field="identifiers"
+            )
+        if not identifier or len(identifier) > IDENTIFIER_MAX or not identifier.isprintable():
+            raise DomainError(
+                _("An identifier has 1 to 100 printable characters."), field="identifiers"
+            )
+        if registry in result:
+            raise DomainError(
+                _("Registry %(registry)s is given twice.") % {"registry": registry},
+                field="identifiers",
+            )
+        result[registry] = identifier
+    return result
+
+
+def _validated_plant(
+    *, technology: str, capacity_mw: Any, commissioning_date: Any
+) -> tuple[Decimal | None, dt.date | None]:
+    """Capacity (positive MW) and commissioning date, both required for generating assets."""
+    if technology not in Project.Technology.values:
+        raise DomainError(
+            _("Unknown technology %(technology)s.") % {"technology": technology},
+            field="technology",
+        )
+    if capacity_mw not in (None, ""):
+        capacity_mw = parse_quantity(capacity_mw, field="capacity_mw")
+        if capacity_mw <= 0 or capacity_mw != capacity_mw.quantize(Decimal("0.001")):
+            raise DomainError(
+                _("Capacity must be positive, with at most three decimals."), field="capacity_mw"
+            )
+    else:
+        capacity_mw = None
+    if commissioning_date not in (None, ""):
+        commissioning_date = _date(commissioning_date, field="commissioning_date")
+    else:
+        commissioning_date = None
+    if technology in Project.GENERATING_TECHNOLOGIES:
+        for field, value in (
+            ("capacity_mw", capacity_mw),
+            ("commissioning_date", commissioning_date),
+        ):
+            if value is None:
+                raise DomainError(
+                    _("A generating asset states its capacity and commissioning date."),
+                    code="required",
+                    field=field,
+                )
+    return capacity_mw, commissioning_date
+
+
+@dataclass(frozen=True)
+class AssetIdentity:
+    """What makes a registration one physical asset, validated and normalised."""
+
+    national_code: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+    meters: list[MeterSpan]
+    identifiers: dict[str, str]
+
+    @classmethod
+    def validated(
+        cls,
+        *,
+        national_code: Any,
+        latitude: Any,
+        longitude: Any,
+        meters: Iterable[Any] | None,
+        identifiers: Any,
+        commissioning_date: dt.date | None,
+    ) -> AssetIdentity:
+        """Each part validated (DomainError naming its field) and normalised; meters start at
+        the commissioning date unless they say otherwise."""
+        latitude, longitude = validated_coordinates(latitude, longitude)
+        return cls(
+            national_code=normalised_national_code(national_code),
+            latitude=latitude,
+            longitude=longitude,
+            meters=validated_meters(meters, default_from=commissioning_date),
+            identifiers=validated_identifiers(identifiers),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "national_code": self.national_code,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "meters": [meter.as_dict() for meter in self.meters],
+            "identifiers": self.identifiers,
+        }
+
+
 def project_register(
     *,
     actor: User,
@@ -320,13 +546,24 @@ def project_register(
     subsidised: bool = False,
     inside_ets_boundary: bool = False,
     under_energy_use_rights: bool = False,
-    external_ids: dict[str, str] | None = None,
+    national_code: str = "",
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    meters: Iterable[Any] | None = None,
+    identifiers: Mapping[str, str] | Iterable[dict[str, str]] | None = None,
     time_zone: str = "Asia/Shanghai",
 ) -> Project:
-    """Register a project for its owner with a fresh project code.
+    """Register a physical asset for its owner with a fresh project code.
 
-    Registration by an administrator is approved at once; by a project owner it waits for an
-    administrator's approval. Every unit kind gets its stream.
+    Guarantees: every field is validated before anything is written (capacity and commissioning
+    date required for generating technologies); a national filing code, meter or identifier in
+    another registry held by a live project is refused with ``duplicate_asset`` naming that
+    project and the identifier, whether the check here or the database constraint (a concurrent
+    registration) finds it, and the refusal is written to the ledger. A likely twin (see
+    ``registry.selectors.likely_twins``) is not refused: the project stays pending, even for an
+    administrator, with its candidates in ``possible_duplicates``. Otherwise registration by an
+    administrator is approved at once, by a project owner it waits for approval. Every unit kind
+    gets its stream; one ledger event.
     """
     if not is_administrator(actor) and not (
         actor.role == Role.PROJECT_OWNER and actor.organisation_id == owner.pk
@@ -334,86 +571,274 @@ def project_register(
         raise Forbidden(
             _("You may register projects only for your own organisation."), field="owner"
         )
-    if not name.strip():
+    if not (name or "").strip():
         raise DomainError(_("A project needs a name."), field="name")
     province = validate_subdivision(province, field="province")
-    if technology not in Project.Technology.values:
-        raise DomainError(
-            _("Unknown technology %(technology)s.") % {"technology": technology},
-            field="technology",
-        )
-    if capacity_mw is not None and capacity_mw <= 0:
-        raise DomainError(_("Capacity must be positive."), field="capacity_mw")
+    capacity_mw, commissioning_date = _validated_plant(
+        technology=technology, capacity_mw=capacity_mw, commissioning_date=commissioning_date
+    )
     try:
         ZoneInfo(time_zone)
     except (KeyError, ValueError):
         raise DomainError(
             _("Unknown time zone %(zone)s.") % {"zone": time_zone}, field="time_zone"
         ) from None
-    with transaction.atomic():
-        project = Project.objects.create(
-            code=_new_project_code(),
-            name=name.strip(),
-            owner=owner,
-            country=province[:2],
-            province=province,
-            grid_region=grid_region,
-            technology=technology,
-            capacity_mw=capacity_mw,
-            commissioning_date=commissioning_date,
-            subsidised=subsidised,
-            inside_ets_boundary=inside_ets_boundary,
-            under_energy_use_rights=under_energy_use_rights,
-            external_ids=external_ids or {},
-            time_zone=time_zone,
-            status=Project.Status.APPROVED if is_administrator(actor) else Project.Status.PENDING,
+    identity = AssetIdentity.validated(
+        national_code=national_code,
+        latitude=latitude,
+        longitude=longitude,
+        meters=meters,
+        identifiers=identifiers,
+        commissioning_date=commissioning_date,
+    )
+    fields = {
+        "name": name.strip(),
+        "owner": owner,
+        "country": province[:2],
+        "province": province,
+        "grid_region": grid_region,
+        "technology": technology,
+        "capacity_mw": capacity_mw,
+        "commissioning_date": commissioning_date,
+        "subsidised": subsidised,
+        "inside_ets_boundary": inside_ets_boundary,
+        "under_energy_use_rights": under_energy_use_rights,
+        "time_zone": time_zone,
+    }
+    try:
+        return _register_asset(actor=actor, fields=fields, identity=identity)
+    except DuplicateAsset as refusal:
+        attempted = {key: fields[key] for key in ("name", "province", "technology", "capacity_mw")}
+        record_refusal(
+            actor=actor,
+            operation="project_register",
+            error=refusal,
+            attempted={**attempted, "owner": owner.code, **identity.as_dict()},
         )
+        raise
+
+
+@retry_transaction()
+def _register_asset(*, actor: User, fields: dict[str, Any], identity: AssetIdentity) -> Project:
+    """The write of ``project_register``: refuse a held identity, create the project, its
+    identity rows and streams, note likely twins, one ledger event."""
+    country = fields["country"]
+    with transaction.atomic():
+        conflict = asset_identity_conflict(
+            national_code=identity.national_code,
+            country=country,
+            meters=identity.meters,
+            identifiers=identity.identifiers,
+        )
+        if conflict is not None:
+            raise conflict
+        project = _create_asset_rows(actor=actor, fields=fields, identity=identity)
+        twins = likely_twins(project)
+        if twins:
+            project.possible_duplicates = twins
+            project.status = Project.Status.PENDING
+            Project.objects.filter(pk=project.pk).update(
+                possible_duplicates=twins, status=Project.Status.PENDING
+            )
         Stream.objects.bulk_create(
             Stream(project=project, unit_kind=unit_kind) for unit_kind in UnitKind.values
         )
         record_event(
             kind=LedgerEvent.Kind.PROJECT_REGISTERED,
             actor=actor,
-            subjects=[f"project:{project.pk}", f"organisation:{owner.pk}"],
+            subjects=[f"project:{project.pk}", f"organisation:{fields['owner'].pk}"],
             payload={
                 "project": project.code,
                 "name": project.name,
-                "owner": owner.code,
-                "province": province,
-                "technology": technology,
-                "capacity_mw": capacity_mw,
+                "owner": fields["owner"].code,
+                "province": project.province,
+                "technology": project.technology,
+                "capacity_mw": project.capacity_mw,
+                "commissioning_date": project.commissioning_date,
                 "status": project.status,
-                "external_ids": project.external_ids,
+                **identity.as_dict(),
+                "possible_duplicates": twins,
             },
         )
     return project
 
 
+def _create_asset_rows(*, actor: User, fields: dict[str, Any], identity: AssetIdentity) -> Project:
+    """Insert the project with its meters and identifiers. A concurrent registration of the same
+    identity makes the database refuse (unique index or exclusion constraint, after the other
+    transaction committed): the holder is looked up again and named in the same refusal."""
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                code=_new_project_code(),
+                national_code=identity.national_code,
+                latitude=identity.latitude,
+                longitude=identity.longitude,
+                status=Project.Status.APPROVED
+                if is_administrator(actor)
+                else Project.Status.PENDING,
+                **fields,
+            )
+            ProjectMeter.objects.bulk_create(
+                ProjectMeter(
+                    project=project,
+                    country=project.country,
+                    meter_id=meter.meter_id,
+                    valid_from=meter.valid_from,
+                    valid_to=meter.valid_to,
+                    live=True,
+                )
+                for meter in identity.meters
+            )
+            ProjectIdentifier.objects.bulk_create(
+                ProjectIdentifier(project=project, registry=registry, identifier=value, live=True)
+                for registry, value in sorted(identity.identifiers.items())
+            )
+    except IntegrityError as error:
+        constraint = _violated_constraint(error)
+        if constraint in NORMALISATION_CONSTRAINTS:
+            # Python's and PostgreSQL's upper-casing disagree on some rare characters.
+            raise DomainError(
+                _("This value cannot be stored in its normalised form; use plain letters."),
+                field=NORMALISATION_CONSTRAINTS[constraint],
+            ) from error
+        if constraint not in IDENTITY_CONSTRAINTS:
+            raise
+        conflict = asset_identity_conflict(
+            national_code=identity.national_code,
+            country=fields["country"],
+            meters=identity.meters,
+            identifiers=identity.identifiers,
+        )
+        if conflict is None:
+            conflict = DuplicateAsset(
+                _("Another live project registered the same asset at the same moment."),
+                details={"rule": "I9", "constraint": _violated_constraint(error)},
+            )
+        raise conflict from error
+    return project
+
+
+IDENTITY_CONSTRAINTS = frozenset(
+    {"project_national_code_live_once", "meter_one_live_project_at_a_time", "identifier_live_once"}
+)
+
+
+NORMALISATION_CONSTRAINTS = {
+    "project_national_code_normalised": "national_code",
+    "meter_id_normalised": "meters",
+}
+
+
+def _violated_constraint(error: IntegrityError) -> str:
+    diagnostics = getattr(error.__cause__, "diag", None)
+    return getattr(diagnostics, "constraint_name", "") or ""
+
+
 def project_set_status(*, actor: User, project: Project, status: str, reason: str = "") -> Project:
-    """Approve or reject a pending project (administrators only), as a compare-and-set."""
+    """Approve or reject a pending project (administrators only), as a compare-and-set.
+
+    A project with possible duplicates is approved only with a reason ("distinct asset: ..."),
+    refused with ``duplicate_reason_required`` otherwise; the reason and the candidates go into
+    the ledger event. Rejecting frees the asset's identifiers: the liveness of its meters and
+    identifiers follows the status in the same transaction (and the database trigger)."""
     require_administrator(actor, _("approve or reject projects"))
     if status not in (Project.Status.APPROVED, Project.Status.REJECTED):
         raise DomainError(
             _("Unknown project status %(status)s.") % {"status": status}, field="status"
         )
+    reason = (reason or "").strip()
     with transaction.atomic():
-        changed = Project.objects.filter(pk=project.pk, status=Project.Status.PENDING).update(
-            status=status
-        )
-        if not changed:
+        current = Project.objects.select_for_update(of=("self",)).get(pk=project.pk)
+        if current.status != Project.Status.PENDING:
             raise Conflict(
                 _("Project %(project)s is not pending.") % {"project": project.code},
                 code="invalid_status_change",
                 field="status",
             )
+        if status == Project.Status.APPROVED and current.possible_duplicates and not reason:
+            raise DomainError(
+                _(
+                    "Project %(project)s may be a duplicate of %(candidates)s: approve it only "
+                    'with a reason ("distinct asset: ...").'
+                )
+                % {
+                    "project": project.code,
+                    "candidates": ", ".join(
+                        str(candidate.get("project")) for candidate in current.possible_duplicates
+                    ),
+                },
+                code="duplicate_reason_required",
+                field="reason",
+                details={"possible_duplicates": current.possible_duplicates},
+            )
+        Project.objects.filter(pk=project.pk).update(status=status)
+        live = status in Project.LIVE_STATUSES
+        ProjectMeter.objects.filter(project=project).update(live=live)
+        ProjectIdentifier.objects.filter(project=project).update(live=live)
         record_event(
             kind=LedgerEvent.Kind.PROJECT_STATUS,
             actor=actor,
             subjects=[f"project:{project.pk}"],
-            payload={"project": project.code, "to": status, "reason": reason},
+            payload={
+                "project": project.code,
+                "to": status,
+                "reason": reason,
+                **(
+                    {"possible_duplicates": current.possible_duplicates}
+                    if current.possible_duplicates
+                    else {}
+                ),
+            },
         )
     project.status = status
     return project
+
+
+def project_transfer_ownership(
+    *, actor: User, project: Project, new_owner: Organisation, reason: str
+) -> Project:
+    """Give a physical asset to another organisation (administrators only, with a reason).
+
+    The project keeps its code, streams, production and serials: a change of owner is never a
+    second registration. Units already issued stay in the accounts that hold them. One ledger
+    event naming the old and the new owner."""
+    require_administrator(actor, _("transfer the ownership of projects"))
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("A reason is required."), code="reason_required", field="reason")
+    with transaction.atomic():
+        current = (
+            Project.objects.select_for_update(of=("self",))
+            .select_related("owner")
+            .get(pk=project.pk)
+        )
+        if current.owner_id == new_owner.pk:
+            raise Conflict(
+                _("Project %(project)s already belongs to %(owner)s.")
+                % {"project": current.code, "owner": new_owner.code},
+                code="same_owner",
+                field="owner",
+            )
+        old_owner = current.owner
+        Project.objects.filter(pk=current.pk).update(owner=new_owner)
+        record_event(
+            kind=LedgerEvent.Kind.PROJECT_OWNERSHIP_TRANSFERRED,
+            actor=actor,
+            subjects=[
+                f"project:{current.pk}",
+                f"organisation:{old_owner.pk}",
+                f"organisation:{new_owner.pk}",
+            ],
+            payload={
+                "project": current.code,
+                "from": {"code": old_owner.code, "name": old_owner.name},
+                "to": {"code": new_owner.code, "name": new_owner.name},
+                "reason": reason,
+            },
+        )
+    current.owner = new_owner
+    return current
 
 
 def vintage_of(moment: dt.datetime, time_zone: str) -> int:

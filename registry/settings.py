@@ -329,6 +329,12 @@ for _name, _effect in (
 del _name, _effect
 # Ceiling on one production record's quantity, whatever the unit (absurd-input guard).
 REGISTRY_MAX_RECORD_QUANTITY = env.int("REGISTRY_MAX_RECORD_QUANTITY", default=10**10)
+# Likely twins of a project (same technology; within this distance, or same province with a
+# name at least this similar and capacities within this fraction of the larger one): they wait
+# for an administrator's reasoned approval and are listed by the report.
+REGISTRY_TWIN_DISTANCE_KM = env.float("REGISTRY_TWIN_DISTANCE_KM", default=1.0)
+REGISTRY_TWIN_NAME_SIMILARITY = env.float("REGISTRY_TWIN_NAME_SIMILARITY", default=0.6)
+REGISTRY_TWIN_CAPACITY_TOLERANCE = env.float("REGISTRY_TWIN_CAPACITY_TOLERANCE", default=0.10)
 # Rule R15 (output already certified in another registry): mechanisms for which an overlapping
 # external issuance only flags the issuance (rule.flagged in the ledger) instead of refusing it,
 # e.g. "VCU,VER". Empty: R15 refuses for every mechanism.

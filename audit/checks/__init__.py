@@ -24,6 +24,7 @@ The order of ``CHECKS`` is the order of the report.
 
 from __future__ import annotations
 
+from audit.checks.assets import ASSET_CHECKS
 from audit.checks.attempts import ATTEMPT_CHECKS
 from audit.checks.base import Check, SqlBuilder
 from audit.checks.blocks import BLOCK_CHECKS
@@ -42,6 +43,7 @@ CHECKS: list[Check] = [
     *RETIREMENT_CHECKS,
     *DECLARATION_CHECKS,
     *EXTERNAL_CHECKS,
+    *ASSET_CHECKS,
     *ATTEMPT_CHECKS,
     *LEDGER_CHECKS,
     *STATE_CHECKS,

@@ -34,6 +34,9 @@ class Check:
     findings: SqlBuilder | None = None
     order_by: str = ""
     verdict_from_findings: bool = True
+    # SQL condition on a stored finding (``record``, its JSON) for the findings that fail the
+    # check; the others are warnings listed for the auditor. Empty: every finding fails.
+    fails_when: str = ""
     # For a check that cannot be SQL: called with the scope and the counts dict (which it fills,
     # "examined" included), yields finding records lazily; see the ledger check.
     stream: Callable[[ReportScope, dict[str, Any]], Iterator[dict[str, Any]]] | None = None

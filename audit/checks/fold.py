@@ -358,6 +358,7 @@ IGNORED_KINDS: frozenset[str] = frozenset(
         Kind.ACCOUNT_STATUS,
         Kind.PROJECT_REGISTERED,
         Kind.PROJECT_STATUS,
+        Kind.PROJECT_OWNERSHIP_TRANSFERRED,  # the asset changes hands; its claims do not
         Kind.PRODUCTION_SUBMITTED,
         Kind.PRODUCTION_REJECTED,
         Kind.PRODUCTION_RECORDED,  # a record, no claim: its quantities are compared in SQL

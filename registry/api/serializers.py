@@ -74,9 +74,21 @@ class StreamSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "unit_kind", "next_sequence", "carried_remainder"]
 
 
+class ProjectMeterSerializer(serializers.Serializer):
+    meter_id = serializers.CharField(max_length=64)
+    valid_from = serializers.DateField(
+        required=False, allow_null=True, help_text="Defaults to the commissioning date."
+    )
+    valid_to = serializers.DateField(
+        required=False, allow_null=True, help_text="Exclusive; empty while the meter measures."
+    )
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="code", read_only=True)
     streams = serializers.SerializerMethodField()
+    meters = serializers.SerializerMethodField()
+    identifiers = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
@@ -94,8 +106,13 @@ class ProjectSerializer(serializers.ModelSerializer):
             "subsidised",
             "inside_ets_boundary",
             "under_energy_use_rights",
-            "external_ids",
+            "national_code",
+            "latitude",
+            "longitude",
+            "meters",
+            "identifiers",
             "status",
+            "possible_duplicates",
             "registered_at",
             "streams",
         ]
@@ -103,6 +120,17 @@ class ProjectSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
     def get_streams(self, project: Project) -> dict[str, int]:
         return {stream.unit_kind: stream.pk for stream in project.streams.all()}
+
+    @extend_schema_field(ProjectMeterSerializer(many=True))
+    def get_meters(self, project: Project) -> list[dict]:
+        return [
+            {"meter_id": meter.meter_id, "valid_from": meter.valid_from, "valid_to": meter.valid_to}
+            for meter in project.meters.all()
+        ]
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_identifiers(self, project: Project) -> dict[str, str]:
+        return {row.registry: row.identifier for row in project.identifiers.all()}
 
 
 class ProjectRegisterSerializer(serializers.Serializer):
@@ -124,10 +152,42 @@ class ProjectRegisterSerializer(serializers.Serializer):
     subsidised = serializers.BooleanField(required=False, default=False)
     inside_ets_boundary = serializers.BooleanField(required=False, default=False)
     under_energy_use_rights = serializers.BooleanField(required=False, default=False)
+    national_code = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The asset's national filing code (建档立卡编码); trimmed and upper-cased.",
+    )
+    latitude = serializers.DecimalField(
+        max_digits=9, decimal_places=6, required=False, allow_null=True, default=None
+    )
+    longitude = serializers.DecimalField(
+        max_digits=9, decimal_places=6, required=False, allow_null=True, default=None
+    )
+    meters = ProjectMeterSerializer(many=True, required=False, default=list)
+    identifiers = serializers.DictField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=dict,
+        help_text='Identifiers in other registries, e.g. {"GEC": "...", "IREC": "..."}.',
+    )
     external_ids = serializers.DictField(
-        child=serializers.CharField(max_length=100), required=False, default=dict
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=dict,
+        help_text="Former name of identifiers, still accepted (merged into identifiers).",
     )
     time_zone = serializers.CharField(max_length=64, required=False, default="Asia/Shanghai")
+
+
+class ProjectTransferOwnershipSerializer(serializers.Serializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Project._meta.get_field("owner").related_model.objects.all(),
+        help_text="The new owner's organisation code.",
+    )
+    reason = serializers.CharField(max_length=2000)
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -56,7 +57,11 @@ class ProjectViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retri
     """Projects: project owners register, administrators approve or reject."""
 
     resource = "project"
-    queryset = Project.objects.select_related("owner").prefetch_related("streams").order_by("id")
+    queryset = (
+        Project.objects.select_related("owner")
+        .prefetch_related("streams", "meters", "identifiers")
+        .order_by("id")
+    )
     serializer_class = api.ProjectSerializer
     lookup_field = "code"
     filterset_class = ProjectFilter
@@ -68,6 +73,17 @@ class ProjectViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retri
         owner = fields.pop("owner", None) or request.user.organisation
         if owner is None:
             raise DomainError("An owner organisation is required.", field="owner")
+        # ``external_ids`` is the former name of ``identifiers``: both are accepted, not both
+        # for the same registry.
+        former = fields.pop("external_ids")
+        clash = sorted(set(former) & set(fields["identifiers"]))
+        if clash:
+            raise DomainError(
+                _("Registry %(registry)s is given in both identifiers and external_ids.")
+                % {"registry": clash[0]},
+                field="identifiers",
+            )
+        fields["identifiers"] = {**former, **fields["identifiers"]}
         project = services.project_register(actor=request.user, owner=owner, **fields)
         return Response(
             api.ProjectSerializer(self.base_queryset().get(pk=project.pk)).data,
@@ -95,6 +111,22 @@ class ProjectViewSet(RegistryGenericViewSet, mixins.ListModelMixin, mixins.Retri
     @action(detail=True, methods=["post"])
     def reject(self, request, code=None):
         return self._set_status(request, Project.Status.REJECTED)
+
+    @extend_schema(
+        request=api.ProjectTransferOwnershipSerializer, responses={200: api.ProjectSerializer}
+    )
+    @action(detail=True, methods=["post"], url_path="transfer-ownership")
+    def transfer_ownership(self, request, code=None):
+        project = self.get_object()
+        self.require("project.transfer_ownership", project)
+        payload = self.validated(api.ProjectTransferOwnershipSerializer)
+        services.project_transfer_ownership(
+            actor=request.user,
+            project=project,
+            new_owner=payload["owner"],
+            reason=payload["reason"],
+        )
+        return Response(api.ProjectSerializer(self.base_queryset().get(pk=project.pk)).data)
 
 
 class StreamViewSet(RegistryReadOnlyViewSet):

@@ -2,7 +2,9 @@
 names the administrator who acted, and a refusal shows the service's message and changes
 nothing."""
 
+import datetime as dt
 import time
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -156,6 +158,8 @@ def pending_project(project_owner):
         name="Hilltop solar",
         province="CN-QH",
         technology="solar",
+        capacity_mw=Decimal("10"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
 
 
@@ -279,3 +283,80 @@ def test_cancelling_a_frozen_block_is_refused_and_changes_nothing(admin_client, 
     assert block.status == Block.Status.FROZEN
     assert LedgerEvent.objects.count() == events
     assert any(message.startswith(f"{block}: ") for message in page_messages(response))
+
+
+@pytest.fixture
+def possible_duplicate(project_owner, wind_farm):
+    """A second filing of the wind farm by its owner: same name, same capacity."""
+    return project_register(
+        actor=project_owner,
+        owner=project_owner.organisation,
+        name="Bayan Wind Farm",
+        province="CN-NM",
+        technology="wind",
+        capacity_mw=Decimal("100"),
+        commissioning_date=dt.date(2020, 6, 1),
+    )
+
+
+def test_the_approval_queue_shows_possible_duplicates_and_asks_for_a_reason(
+    admin_client, administrator, possible_duplicate, wind_farm
+):
+    queue = admin_client.get(PROJECTS, {"status__exact": "pending"}).content.decode()
+    assert f"possible duplicate of {wind_farm.code} Bayan wind farm" in queue
+
+    asked = run_action(admin_client, PROJECTS, "approve", [possible_duplicate])
+    assert "Reason (written to the ledger)" in asked.content.decode()
+    possible_duplicate.refresh_from_db()
+    assert possible_duplicate.status == Project.Status.PENDING
+
+    reason = "distinct asset: the owner's second site, 40 km east"
+    response = run_action(admin_client, PROJECTS, "approve", [possible_duplicate], reason=reason)
+
+    possible_duplicate.refresh_from_db()
+    assert possible_duplicate.status == Project.Status.APPROVED
+    event = _last_event(LedgerEvent.Kind.PROJECT_STATUS)
+    assert event.payload["reason"] == reason and event.actor == administrator
+    assert event.payload["possible_duplicates"][0]["project"] == wind_farm.code
+    assert "1 projects approved." in page_messages(response)
+
+
+def test_the_ownership_transfer_action_asks_for_the_new_owner_and_a_reason(
+    admin_client, administrator, wind_farm, buyer
+):
+    response = run_action(
+        admin_client,
+        PROJECTS,
+        "transfer_ownership",
+        [wind_farm],
+        owner="buyer-co",
+        reason="bought on 1 May 2025",
+    )
+
+    wind_farm.refresh_from_db()
+    assert wind_farm.owner.code == "buyer-co"
+    event = _last_event(LedgerEvent.Kind.PROJECT_OWNERSHIP_TRANSFERRED)
+    assert event.actor == administrator
+    assert (event.payload["from"]["code"], event.payload["to"]["code"]) == ("windco", "buyer-co")
+    assert "1 projects given to their new owner." in page_messages(response)
+
+
+def test_the_add_form_refuses_a_duplicate_asset_on_its_field(admin_client, wind_farm):
+    Project.objects.filter(pk=wind_farm.pk).update(national_code="150821W2020060001")
+    response = admin_client.post(
+        reverse("admin:registry_project_add"),
+        {
+            "owner": wind_farm.owner_id,
+            "name": "Another wind farm",
+            "province": "CN-GS",
+            "technology": "wind",
+            "capacity_mw": "50",
+            "commissioning_date": "2022-01-01",
+            "national_code": "150821w2020060001",
+            "time_zone": "Asia/Shanghai",
+        },
+    )
+
+    assert response.status_code == 200
+    assert wind_farm.code in str(response.context["adminform"].form.errors["national_code"])
+    assert Project.objects.count() == 1

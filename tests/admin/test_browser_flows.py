@@ -10,6 +10,9 @@ API runs an event loop in the test's thread, where Django refuses database calls
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
 
 from accounts.models import HoldingAccount
@@ -48,6 +51,8 @@ def pending_project(project_owner):
         owner=project_owner.organisation,
         province="CN-HE",
         technology="solar",
+        capacity_mw=Decimal("10"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
 
 

@@ -2,6 +2,7 @@
 the administrator as actor), a file with one refused row writes nothing and names the field,
 and the ledger, claims and blocks are exported only."""
 
+import datetime as dt
 import io
 from decimal import Decimal
 
@@ -84,9 +85,11 @@ def test_projects_imported_are_registered_approved_with_their_streams(
     _import(
         admin_client,
         "registry_project",
-        "name,owner,province,technology,capacity_mw,commissioning_date,time_zone\n"
-        "Hill wind,windco,CN-NM,wind,50,2024-05-01,Asia/Shanghai\n"
-        "Lake solar,windco,CN-QH,solar,20.5,,Asia/Shanghai\n",
+        "name,owner,province,technology,capacity_mw,commissioning_date,time_zone,"
+        "national_code,latitude,longitude,meters,identifiers\n"
+        "Hill wind,windco,CN-NM,wind,50,2024-05-01,Asia/Shanghai,"
+        'nm-hill-01,41.1,108.2,"M-1@2024-05-01/2030-01-01, M-2@2024-05-01","GEC:G-1, IREC:D-1"\n'
+        "Lake solar,windco,CN-QH,solar,20.5,2023-01-01,Asia/Shanghai,,,,,\n",
     )
 
     projects = Project.objects.filter(owner__code="windco").order_by("name")
@@ -98,6 +101,16 @@ def test_projects_imported_are_registered_approved_with_their_streams(
     assert all(p.code.startswith("P") and p.streams.count() == 3 for p in projects)
     events = LedgerEvent.objects.filter(kind=LedgerEvent.Kind.PROJECT_REGISTERED)
     assert events.count() == 2 and {event.actor_id for event in events} == {administrator.pk}
+    hill = projects[0]
+    assert (hill.national_code, hill.latitude) == ("NM-HILL-01", Decimal("41.100000"))
+    assert sorted(hill.meters.values_list("meter_id", "valid_to")) == [
+        ("M-1", dt.date(2030, 1, 1)),
+        ("M-2", None),
+    ]
+    assert dict(hill.identifiers.values_list("registry", "identifier")) == {
+        "GEC": "G-1",
+        "IREC": "D-1",
+    }
 
 
 def test_grid_regions_imported_then_changed_by_a_second_import(admin_client, administrator):
@@ -155,6 +168,13 @@ def test_grid_regions_imported_then_changed_by_a_second_import(admin_client, adm
             "owner",
         ),
         (
+            "registry_project",
+            "name,owner,province,technology,capacity_mw,commissioning_date,national_code\n"
+            "Hill wind,windco,CN-NM,wind,10,2024-01-01,NM-1\n"
+            "Hill wind again,windco,CN-GS,wind,30,2024-01-01, nm-1\n",
+            "national_code",
+        ),
+        (
             "accounts_organisation",
             "code,name,kind\nnew-co,New Co,project_owner\nodd-co,Odd Co,alien\n",
             "kind",
@@ -165,6 +185,7 @@ def test_grid_regions_imported_then_changed_by_a_second_import(admin_client, adm
         "province-in-two-regions",
         "negative-capacity",
         "unknown-owner",
+        "national-code-held-by-the-row-before",
         "unknown-kind",
     ],
 )

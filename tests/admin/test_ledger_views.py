@@ -2,6 +2,7 @@
 every object's page links to its ledger history; the index shows the approval queue."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -122,6 +123,8 @@ def test_the_index_counts_projects_waiting_for_approval(admin_client, project_ow
             name=name,
             province="CN-QH",
             technology="solar",
+            capacity_mw=Decimal("10"),
+            commissioning_date=dt.date(2024, 1, 1),
         )
 
     index = admin_client.get(reverse("admin:index")).content.decode()

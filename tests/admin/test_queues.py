@@ -195,6 +195,7 @@ def test_a_project_registered_in_the_admin_goes_through_the_service(
         "province": "CN-HE",
         "technology": "wind",
         "capacity_mw": "50",
+        "commissioning_date": "2024-01-01",
         "time_zone": "Asia/Shanghai",
     }
     refused = admin_client.post(add, {**fields, "province": "CN-ZZ"})

@@ -306,7 +306,13 @@ def test_an_expired_key_acts_anew_on_other_endpoints_even_with_the_same_body(
 
 
 def _project_body(ctx):
-    return {"name": "Second wind farm", "province": "CN-NM", "technology": "wind"}
+    return {
+        "name": "Second wind farm",
+        "province": "CN-NM",
+        "technology": "wind",
+        "capacity_mw": "30",
+        "commissioning_date": "2023-05-01",
+    }
 
 
 def _production_body(ctx):

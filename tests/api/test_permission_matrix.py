@@ -135,6 +135,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET projects/{wind_farm}/":                 (200, 200, 200, 200, 404, 200, 404, 401),
     "POST projects/{pending_project}/approve/":  (200, 403, 403, 403, 404, 403, 404, 401),
     "POST projects/{pending_project}/reject/":   (200, 403, 403, 403, 404, 403, 404, 401),
+    "POST projects/{wind_farm}/transfer-ownership/": (200, 403, 403, 403, 404, 403, 404, 401),
     "GET streams/":                              (200, 200, 200, 200, 200, 200, 200, 401),
     "GET streams/{wind_stream}/":                (200, 200, 200, 200, 404, 200, 404, 401),
     "GET production-records/":                   (200, 200, 200, 200, 200, 200, 200, 401),
@@ -348,7 +349,13 @@ def _build() -> Scenario:
     )
     s.add("wind_farm", wind_farm, wind_farm.code)
     pending = project_register(
-        actor=owner, owner=windco, name="Hilltop wind farm", province="CN-HE", technology="wind"
+        actor=owner,
+        owner=windco,
+        name="Hilltop wind farm",
+        province="CN-HE",
+        technology="wind",
+        capacity_mw=Decimal("30"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
     s.add("pending_project", pending, pending.code)
     forest = project_register(
@@ -519,7 +526,13 @@ def _build() -> Scenario:
     # Green power settlement: windco's wind farm sells to buyer-co (K1) and carbonco (K2);
     # carbonco's solar farm sells to buyer-co (K3). March is settled, nobody has confirmed.
     solar = project_register(
-        actor=admin, owner=carbonco, name="Gobi solar", province="CN-GS", technology="solar"
+        actor=admin,
+        owner=carbonco,
+        name="Gobi solar",
+        province="CN-GS",
+        technology="solar",
+        capacity_mw=Decimal("50"),
+        commissioning_date=dt.date(2022, 1, 1),
     )
     for name, project, source, buyer_organisation, target in (
         ("k1", wind_farm, "owner_account", buyer.organisation, "buyer_account"),
@@ -620,7 +633,13 @@ def _project(s: Scenario, persona: str) -> dict:
         "name": "Coastal wind farm",
         "province": "CN-HE",
         "technology": "wind",
+        "capacity_mw": "80",
+        "commissioning_date": "2023-05-01",
     }
+
+
+def _ownership(s: Scenario, persona: str) -> dict:
+    return {"owner": "carbonco", "reason": "The plant was sold to carbonco."}
 
 
 def _production(s: Scenario, persona: str) -> dict:
@@ -807,6 +826,7 @@ BODIES = {
     "POST projects/": _project,
     "POST projects/{pending_project}/approve/": _reason,
     "POST projects/{pending_project}/reject/": _reason,
+    "POST projects/{wind_farm}/transfer-ownership/": _ownership,
     "POST production-records/": _production,
     "POST production-records/bulk/": _bulk,
     "POST production-records/{march_record}/corrections/": lambda s, p: {

@@ -4,6 +4,7 @@ single POST of it would be, each in its own transaction."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -170,6 +171,8 @@ def test_each_row_is_checked_as_a_single_request_would_be(api, issuer, wind_farm
         name="Not approved yet",
         province="CN-GS",
         technology="solar",
+        capacity_mw=Decimal("10"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
     rows = [row(wind_farm, 2025, 1), row(pending, 2025, 1), row(wind_farm, 2025, 2)]
     body = api(issuer).post(BULK, {"records": rows}).json()

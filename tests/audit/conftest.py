@@ -224,7 +224,7 @@ def build_clean_registry() -> CleanRegistry:
         technology="wind",
         capacity_mw=Decimal("100"),
         commissioning_date=dt.date(2020, 6, 1),
-        external_ids={"IREC": "DEV-BAYAN-01"},
+        identifiers={"IREC": "DEV-BAYAN-01"},
     )
     solar_plant = project_register(
         actor=administrator,

@@ -701,7 +701,58 @@ def metered_tonnes_on_a_wind_farm(registry):
     }
 
 
+def identifier_shared_by_two_live_projects(registry):
+    execute("DROP INDEX identifier_live_once")  # a partial unique index
+    execute(
+        "INSERT INTO registry_projectidentifier (project_id, registry, identifier, live) "
+        "VALUES (%s, 'IREC', 'DEV-BAYAN-01', true)",
+        [registry.solar_plant.pk],
+    )
+    return {
+        "assets_registered_once": [
+            {
+                "problem": "shared_identifier",
+                "severity": "fail",
+                "field": "identifiers",
+                "value": "IREC:DEV-BAYAN-01",
+                "project": registry.wind_farm.code,
+                "owner": "windco",
+                "other_project": registry.solar_plant.code,
+                "other_owner": "solarco",
+            }
+        ]
+    }
+
+
+def national_code_and_meter_shared(registry):
+    # The partial unique index on the national code is an index, not a table constraint.
+    execute("DROP INDEX project_national_code_live_once")
+    drop_constraint("registry_projectmeter", "meter_one_live_project_at_a_time")
+    wind, retrofit = registry.wind_farm, registry.retrofit
+    execute(
+        "UPDATE registry_project SET national_code = '150821W2020060001' WHERE id IN (%s, %s)",
+        [wind.pk, retrofit.pk],
+    )
+    # The retrofit's meter starts while the wind farm's still measures it.
+    execute(
+        "INSERT INTO registry_projectmeter "
+        "(project_id, country, meter_id, valid_from, valid_to, live) VALUES "
+        "(%s, 'CN', 'NM-M-1', '2020-06-01', NULL, true), "
+        "(%s, 'CN', 'NM-M-1', '2024-01-01', '2025-01-01', true)",
+        [wind.pk, retrofit.pk],
+    )
+    pair = {"project": wind.code, "other_project": retrofit.code, "severity": "fail"}
+    return {
+        "assets_registered_once": [
+            {**pair, "field": "national_code", "value": "150821W2020060001"},
+            {**pair, "field": "meters", "value": "CN:NM-M-1"},
+        ]
+    }
+
+
 PLANTS = [
+    Plant("an identifier shared by two live projects", identifier_shared_by_two_live_projects),
+    Plant("a national code and a meter shared", national_code_and_meter_shared),
     Plant("overlapping production periods", overlapping_production_periods),
     Plant("overlapping serial ranges", overlapping_serial_ranges),
     Plant("a fraction carried twice", fraction_carried_twice),
@@ -999,3 +1050,51 @@ def test_a_narrow_scope_examines_fewer_records(clean_registry):
         narrow = solar.checks.get(check_id=check_id).examined
         assert 0 < narrow < whole.checks.get(check_id=check_id).examined
     assert solar.status == UniquenessReport.Status.PASSED
+
+
+def test_likely_twins_are_warnings_with_distance_similarity_and_capacities(clean_registry):
+    from registry.services import project_register
+
+    registry = clean_registry
+    execute(
+        "UPDATE registry_project SET latitude = 41.0, longitude = 107.0 WHERE id = %s",
+        [registry.wind_farm.pk],
+    )
+    twin = project_register(
+        actor=registry.administrator,
+        owner=registry.solar_owner_organisation,
+        name="Bayan Wind Farm",
+        province="CN-NM",
+        technology="wind",
+        capacity_mw=Decimal("95"),
+        commissioning_date=dt.date(2020, 6, 1),
+        latitude=Decimal("41.002"),
+        longitude=Decimal("107.001"),
+    )
+    # A shared identifier only on a rejected project is no finding at all.
+    execute("UPDATE registry_project SET status = 'rejected' WHERE id = %s", [registry.retrofit.pk])
+    execute(
+        "INSERT INTO registry_projectidentifier (project_id, registry, identifier, live) "
+        "VALUES (%s, 'IREC', 'DEV-BAYAN-01', false)",
+        [registry.retrofit.pk],
+    )
+
+    report = run_report(registry.auditor)
+
+    outcome = report.checks.get(check_id="assets_registered_once")
+    assert outcome.verdict == ReportCheck.Verdict.PASS
+    assert (outcome.offending, outcome.counts["warnings"]) == (0, 1)
+    [warning] = findings(report, "assets_registered_once")
+    assert matches(
+        warning,
+        {
+            "problem": "likely_twin",
+            "severity": "warning",
+            "project": registry.wind_farm.code,
+            "other_project": twin.code,
+            "capacity_mw": "100.000",
+            "other_capacity_mw": "95.000",
+            "name_similarity": 1.0,
+        },
+    )
+    assert 0.2 < warning["distance_km"] < 0.3

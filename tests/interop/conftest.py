@@ -11,7 +11,7 @@ import pytest
 from interop.models import ImportBatch
 from interop.services import import_batch_create, import_batch_run
 from interop.tasks import import_batch_run_task
-from registry.models import Project
+from registry.models import ProjectIdentifier
 from registry.services import production_record_create
 from tests.conftest import month
 
@@ -32,8 +32,10 @@ def fixture_text(name: str) -> str:
 @pytest.fixture
 def known_wind_farm(wind_farm):
     """The wind farm with its identifiers in the other registries."""
-    Project.objects.filter(pk=wind_farm.pk).update(external_ids=WIND_FARM_IDS)
-    wind_farm.refresh_from_db()
+    ProjectIdentifier.objects.bulk_create(
+        ProjectIdentifier(project=wind_farm, registry=registry, identifier=identifier)
+        for registry, identifier in WIND_FARM_IDS.items()
+    )
     return wind_farm
 
 

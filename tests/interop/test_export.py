@@ -4,7 +4,9 @@ links them to its copy of the project and refuses to issue the same output again
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -92,7 +94,11 @@ def test_round_trip_exported_issuances_link_and_refuse_in_the_importing_registry
         name="Bayan wind farm",
         province="CN-NM",
         technology="wind",
-        external_ids={settings.REGISTRY_INTEROP_SOURCE: wind_farm.code},
+        # Unlike the wind farm's capacity, so that this stand-in for the other registry's copy
+        # is not held back as a likely twin of it.
+        capacity_mw=Decimal("150"),
+        commissioning_date=dt.date(2020, 6, 1),
+        identifiers={settings.REGISTRY_INTEROP_SOURCE: wind_farm.code},
     )
 
     call_command("import_records", str(exported), "--user", administrator.username, "--now")

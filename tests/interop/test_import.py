@@ -4,6 +4,7 @@ row that duplicates an internal issuance flagged and the next issuance on that o
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -362,3 +363,45 @@ def test_unlinked_record_gets_suggestions_and_is_listed_for_administrators(
     assert suggestion.project == known_wind_farm
     assert suggestion.score >= selectors.MATCH_THRESHOLD
     assert set(suggestion.breakdown) == {"name", "province", "capacity", "technology"}
+
+
+@pytest.fixture
+def rejected_filing(administrator, project_owner):
+    """An earlier filing of the wind farm with its I-REC device code, rejected: the code is free."""
+    from registry.services import project_register, project_set_status
+
+    filing = project_register(
+        actor=project_owner,
+        owner=project_owner.organisation,
+        name="Bayan wind (first filing)",
+        province="CN-GS",
+        technology="wind",
+        capacity_mw=Decimal("40"),
+        commissioning_date=dt.date(2020, 6, 1),
+        identifiers={"IREC": "DEV-BAYAN-01"},
+    )
+    return project_set_status(
+        actor=administrator, project=filing, status="rejected", reason="filed twice"
+    )
+
+
+def test_a_record_links_to_the_live_project_holding_its_identifier_never_a_rejected_one(
+    run_import, rejected_filing, known_wind_farm
+):
+    batch = run_import(fixture_text("canonical.csv"))
+
+    record = ExternalRecord.objects.get(external_id="IREC-TX-1001")
+    assert record.project == known_wind_farm
+    assert record.link_method == ExternalRecord.LinkMethod.IDENTIFIER
+    assert not MatchSuggestion.objects.filter(record=record).exists()
+    assert not ExternalRecord.objects.filter(project=rejected_filing).exists()
+    assert batch.status == ImportBatch.Status.DONE
+
+
+def test_a_record_whose_identifier_only_a_rejected_project_held_is_not_linked(
+    run_import, rejected_filing
+):
+    run_import(fixture_text("canonical.csv"))
+
+    record = ExternalRecord.objects.get(external_id="IREC-TX-1001")
+    assert record.project is None

@@ -3,6 +3,7 @@ refuses issuance like a declared identifier) or rejected."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -39,6 +40,7 @@ def test_a_dissimilar_project_is_not_suggested(administrator, project_owner, unl
         province="CN-ZJ",
         technology="solar",
         capacity_mw=Decimal("2"),
+        commissioning_date=dt.date(2022, 1, 1),
     )
 
     assert other not in [
@@ -128,6 +130,8 @@ def test_a_linked_record_cannot_be_linked_again(
         name="Bayan wind farm II",
         province="CN-NM",
         technology="wind",
+        capacity_mw=Decimal("60"),
+        commissioning_date=dt.date(2022, 1, 1),
     )
 
     with pytest.raises(Conflict) as refusal:

@@ -4,6 +4,7 @@ pair of mechanisms that can claim one physical output."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -194,6 +195,8 @@ def test_r6_irec_outside_china_is_not_cut_off(everyone, project_owner):
         name="Mekong solar",
         province="CN-YN",
         technology="solar",
+        capacity_mw=Decimal("10"),
+        commissioning_date=dt.date(2020, 1, 1),
     )
     # Registering projects abroad is not offered yet; the rule reads the project's country.
     Project.objects.filter(pk=abroad.pk).update(country="VN", time_zone="Asia/Ho_Chi_Minh")

@@ -192,6 +192,7 @@ def test_project_registered_by_owner_waits_for_approval(administrator, project_o
         province="CN-QH",
         technology="solar",
         capacity_mw=Decimal("10"),
+        commissioning_date=dt.date(2024, 1, 1),
     )
     assert project.status == Project.Status.PENDING
     start, end = month(2025, 3)
@@ -229,7 +230,14 @@ def test_project_registered_by_owner_waits_for_approval(administrator, project_o
     ],
 )
 def test_bad_project_registration_is_refused(administrator, project_owner, override, field):
-    arguments = {"name": "X", "province": "CN-NM", "technology": "wind", **override}
+    arguments = {
+        "name": "X",
+        "province": "CN-NM",
+        "technology": "wind",
+        "capacity_mw": Decimal("10"),
+        "commissioning_date": dt.date(2024, 1, 1),
+        **override,
+    }
     with pytest.raises(DomainError) as refusal:
         project_register(actor=administrator, owner=project_owner.organisation, **arguments)
     assert refusal.value.field == field

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.management import call_command
 from django.urls import reverse
 
-from registry.models import Checkpoint, LedgerEvent, UnitClaim
+from registry.models import Checkpoint, LedgerEvent, Project, UnitClaim
 from tracking.models import Block, Retirement, Transfer
 
 
@@ -42,6 +42,9 @@ def test_seed_demo_shows_the_point_and_is_idempotent(db, capsys):
     refused = LedgerEvent.objects.get(kind=LedgerEvent.Kind.ATTEMPT_REFUSED)
     assert refused.payload["details"]["existing_claim"]["mechanism"] == "CCER"
     assert {"GEC", "CCER"} <= set(UnitClaim.objects.values_list("mechanism__code", flat=True))
+    for project in Project.objects.all():
+        assert project.national_code and project.latitude and project.longitude, project
+    assert Project.objects.filter(technology="wind", meters__meter_id="NM-BYN-M0001").exists()
     call_command("seed_demo")
     assert "nothing changed" in capsys.readouterr().out
     assert counts == (UnitClaim.objects.count(), Block.objects.count(), LedgerEvent.objects.count())

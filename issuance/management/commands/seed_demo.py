@@ -30,6 +30,8 @@ from tracking.services import block_retire, block_transfer
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD = "registry-demo"  # printed by `make run`; a demo database only
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The demo wind farm's national filing code (the 17-character project code of the GEC system).
+DEMO_WIND_NATIONAL_CODE = "150821W2021120001"
 
 
 def _month(year: int, month: int) -> tuple[dt.datetime, dt.datetime]:
@@ -193,7 +195,11 @@ class Command(BaseCommand):
             capacity_mw=Decimal("200"),
             grid_region="North China",
             commissioning_date=dt.date(2021, 12, 1),
-            external_ids={"GEC": "GEC-NM-0001"},
+            national_code=DEMO_WIND_NATIONAL_CODE,
+            latitude=Decimal("40.752300"),
+            longitude=Decimal("107.387600"),
+            meters=[{"meter_id": "NM-BYN-M0001", "valid_from": dt.date(2021, 12, 1)}],
+            identifiers={"GEC": "GEC-NM-0001"},
         )
         solar = project_register(
             actor=administrator,
@@ -204,6 +210,10 @@ class Command(BaseCommand):
             capacity_mw=Decimal("100"),
             grid_region="Northwest China",
             commissioning_date=dt.date(2022, 6, 30),
+            national_code="630801S2022063001",
+            latitude=Decimal("36.402100"),
+            longitude=Decimal("94.903400"),
+            meters=[{"meter_id": "QH-GLM-M0001", "valid_from": dt.date(2022, 6, 30)}],
         )
         project_register(
             actor=administrator,
@@ -211,6 +221,9 @@ class Command(BaseCommand):
             name="Ningbo boiler retrofit",
             province="CN-ZJ",
             technology="energy_saving",
+            national_code="330200E2023000001",
+            latitude=Decimal("29.868300"),
+            longitude=Decimal("121.544000"),
         )
 
         wind_records = [
