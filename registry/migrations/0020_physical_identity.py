@@ -245,18 +245,44 @@ class Migration(migrations.Migration):
                 name="project_capacity_positive",
             ),
         ),
-        migrations.AddConstraint(
-            model_name="project",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(
-                        ("technology__in", ("biomass", "hydro", "solar", "wind")), _negated=True
+        # NOT VALID: every new or changed row is checked, while generating projects registered
+        # before capacity and commissioning date were required keep migrating (the database
+        # cannot invent them); the service asks for them whenever such a project is changed.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddConstraint(
+                    model_name="project",
+                    constraint=models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("technology__in", ("biomass", "hydro", "solar", "wind")),
+                                _negated=True,
+                            ),
+                            models.Q(
+                                ("capacity_mw__isnull", False),
+                                ("commissioning_date__isnull", False),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="project_generating_has_capacity_and_date",
                     ),
-                    models.Q(("capacity_mw__isnull", False), ("commissioning_date__isnull", False)),
-                    _connector="OR",
                 ),
-                name="project_generating_has_capacity_and_date",
-            ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    sql="""
+                        ALTER TABLE registry_project
+                        ADD CONSTRAINT project_generating_has_capacity_and_date CHECK (
+                            technology NOT IN ('biomass', 'hydro', 'solar', 'wind')
+                            OR (capacity_mw IS NOT NULL AND commissioning_date IS NOT NULL)
+                        ) NOT VALID
+                    """,
+                    reverse_sql="""
+                        ALTER TABLE registry_project
+                        DROP CONSTRAINT project_generating_has_capacity_and_date
+                    """,
+                ),
+            ],
         ),
         migrations.AddField(
             model_name="projectidentifier",

@@ -85,3 +85,40 @@ def test_external_ids_become_identifier_rows():
         ]
     finally:
         migrate_to(latest)
+
+
+def test_a_generating_project_registered_without_capacity_still_migrates_and_new_ones_are_refused():
+    """The capacity and commissioning-date constraint is added NOT VALID: a wind farm recorded
+    before they were required keeps migrating; a new row without them is refused."""
+    from django.db import IntegrityError, transaction
+
+    latest = latest_registry_migration()
+    apps = migrate_to(BEFORE)
+    try:
+        Organisation = apps.get_model("accounts", "Organisation")
+        Project = apps.get_model("registry", "Project")
+        owner = Organisation.objects.create(code="windco", name="Wind Co", kind="project_owner")
+        legacy = Project.objects.create(
+            code="PAAAAA",
+            name="Legacy wind farm",
+            owner=owner,
+            province="CN-NM",
+            technology="wind",
+            status="approved",
+        )
+
+        apps = migrate_to(AFTER)
+
+        Project = apps.get_model("registry", "Project")
+        assert Project.objects.get(pk=legacy.pk).capacity_mw is None
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Project.objects.create(
+                code="PBBBBB",
+                name="New wind farm",
+                owner_id=owner.pk,
+                province="CN-NM",
+                technology="wind",
+                status="approved",
+            )
+    finally:
+        migrate_to(latest)
