@@ -1,5 +1,5 @@
-"""The cross-mechanism rule catalogue (DOMAIN.md section 3): what the registry refuses or flags
-because it would count one physical output twice.
+"""The cross-mechanism rule catalogue (docs/architecture.md, "The rule catalogue"): what the
+registry refuses or flags because it would count one physical output twice.
 
 Each rule has a stable id, the mechanisms it applies to (empty: all), its effect (reject or
 flag), a bilingual description, its source, whether it may be switched off, and where it is
@@ -543,7 +543,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R1",
         _("One underlying unit, one instrument, across all mechanisms."),
         REJECT,
-        "DOMAIN.md 3; DESIGN.md I3",
+        "registry rule catalogue; invariant I3 (docs/architecture.md)",
         enforced_by="database: exclusion constraint one_live_claim_per_unit (I3), derived units",
         effects=lambda: {"issuance": REJECT},
     ),
@@ -551,7 +551,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R2",
         _("Metering periods of a stream never overlap; issued never exceeds produced."),
         REJECT,
-        "DOMAIN.md 3; DESIGN.md I1, I2, I6",
+        "registry rule catalogue; invariants I1, I2, I6 (docs/architecture.md)",
         enforced_by="database: period and serial exclusion constraints, claim_inside_production",
         effects=lambda: {"production": REJECT, "issuance": REJECT},
     ),
@@ -569,7 +569,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R4",
         _("No CCER and energy-use rights on the same saved energy."),
         REJECT,
-        "DOMAIN.md 3",
+        "registry rule catalogue",
         mechanisms=("CCER", "EUR"),
         enforced_by="R1 when both claim the same saved tce; issuance.rules refuses CCER from the "
         "savings of a project under energy-use-rights control or holding energy-use rights",
@@ -580,7 +580,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R5",
         _("An ETS-covered entity should not also trade energy-use rights."),
         FLAG,
-        "DOMAIN.md 3 (policy)",
+        "registry rule catalogue (policy proposal)",
         mechanisms=("EUR",),
         configurable=True,
         enforced_by="issuance.rules flags energy-use rights issued inside an ETS boundary",
@@ -632,7 +632,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R9",
         _("Only held, active units move; a GEC may be traded once."),
         REJECT,
-        "DOMAIN.md 3",
+        "registry rule catalogue",
         enforced_by="tracking.services (block selection, max_transfers; units past their "
         "expiry at the transaction's time never move: units_expired)",
         effects=lambda: {"transfer": REJECT},
@@ -682,7 +682,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R12",
         _("Retirement is final: one beneficiary, never moves again."),
         REJECT,
-        "DOMAIN.md 3; DESIGN.md I5",
+        "registry rule catalogue; invariant I5 (docs/architecture.md)",
         enforced_by="database: final_blocks_never_change trigger, immutable retirements",
         effects=lambda: {"transfer": REJECT, "retirement": REJECT},
     ),
@@ -690,7 +690,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R13",
         _("Issuance needs a valid declaration of no double counting where required."),
         REJECT,
-        "DOMAIN.md 3 (policy)",
+        "registry rule catalogue (policy proposal)",
         configurable=True,
         enforced_by="issuance.services (declaration coverage)",
         effects=lambda: {"issuance": REJECT},
@@ -722,7 +722,7 @@ CATALOGUE: tuple[Rule, ...] = (
         "R15",
         _("Output already certified in another registry."),
         REJECT,
-        "DOMAIN.md 2.1 (double issuance across registries)",
+        "double issuance across registries",
         configurable=True,
         enforced_by=(
             "issuance.rules (unit_claim_issue) against linked external issuances imported by "
@@ -746,7 +746,7 @@ CATALOGUE: tuple[Rule, ...] = (
             "production year, widened by the configured months on each side."
         ),
         REJECT,
-        "DOMAIN.md 2.3 (double claiming across periods)",
+        "double claiming across periods",
         configurable=True,
         enforced_by=(
             "issuance.rules (block_retire: code rule_violation, rule R16, reason "

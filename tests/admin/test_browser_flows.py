@@ -111,8 +111,8 @@ def active_balance(page, live_server, account: HoldingAccount) -> str:
             "zh-hans",
             {
                 "queue": "待审批",
-                "requests": "签发申请",
-                "issued": "已批准并签发 1 个申请。",
+                "requests": "核发申请",
+                "issued": "已批准并核发 1 个申请。",
                 "frozen": "已冻结 1 个账户。",
             },
         ),

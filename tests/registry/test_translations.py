@@ -73,11 +73,11 @@ def test_model_names_and_choices_render_in_chinese():
     with override("zh-hans"):
         assert str(HoldingAccount._meta.verbose_name) == "持有账户"
         assert str(Organisation._meta.verbose_name) == "机构"
-        assert str(UnitClaim._meta.verbose_name) == "单位认领记录"
-        assert str(Block._meta.verbose_name_plural) == "区块"
+        assert str(UnitClaim._meta.verbose_name) == "单位权属记录"
+        assert str(Block._meta.verbose_name_plural) == "证书段"
         assert str(Retirement._meta.verbose_name) == "注销记录"
-        assert str(LedgerEvent._meta.verbose_name) == "分类账事件"
-        assert str(Checkpoint._meta.verbose_name) == "分类账检查点"
+        assert str(LedgerEvent._meta.verbose_name) == "账本事件"
+        assert str(Checkpoint._meta.verbose_name) == "账本检查点"
         assert str(Block.Status.RETIRED.label) == "已注销"
         assert str(Block.Status.CANCELLED.label) == "已作废"
         assert str(HoldingAccount.Status.FROZEN.label) == "已冻结"
@@ -122,8 +122,8 @@ def test_a_double_claim_is_explained_in_chinese(
         )
     serials = refusal.value.details["overlap"]["serials"]
     assert str(refusal.value.message) == (
-        f"单位 {serials} 已由认领记录 {first.pk} 认领为 GEC，"
-        f"并已签发至账户 {owner_account.number}（Wind Co）。"
+        f"单位 {serials} 已由权属记录 {first.pk} 登记为 GEC，"
+        f"并已核发至账户 {owner_account.number}（Wind Co）。"
         f" 现由 {owner_account.number} (Wind Co): 10 持有。"
     )
 
@@ -142,5 +142,5 @@ def test_admin_index_shows_the_registry_apps_in_chinese(client, administrator):
     administrator.save()
     client.force_login(administrator)
     page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    for app_name in ("机构与账户", "登记簿核心", "证书追踪", "持有账户", "分类账检查点"):
+    for app_name in ("机构与账户", "登记簿核心", "证书追踪", "持有账户", "账本检查点"):
         assert app_name in page
