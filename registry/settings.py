@@ -107,6 +107,13 @@ else:
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Every session starts with django-pgtrigger's ignore list set (empty). Its trigger functions
+# read it inside an exception block; unset, the read fails and aborts a subtransaction on every
+# trigger call, and each abort walks the transaction's queue of pending after-trigger events (the
+# deferred foreign-key checks): a bulk load of n blocks then took time in n squared
+# (docs/performance.md).
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = f"{_options.get('options', '')} -c pgtrigger.ignore={{}}".strip()
 DATABASES["default"].setdefault("TEST", {})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
