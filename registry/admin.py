@@ -409,16 +409,18 @@ class ProjectAdmin(AdministratorImportExportMixin, AdministratorActionsMixin, Se
 
     form = ProjectRegisterForm
     resource_classes = [ProjectResource]
+    # Status and the possible-duplicate note next to the name: the approval queue's decision
+    # must be visible without scrolling the table sideways.
     list_display = (
         "code",
         "name",
+        "status",
+        "possible_duplicate_note",
         "owner",
         "province",
         "technology",
         "capacity_mw",
         "national_code",
-        "status",
-        "possible_duplicate_note",
     )
     list_filter = ("status", "technology", "province")
     list_select_related = ("owner",)
