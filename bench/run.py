@@ -57,7 +57,8 @@ from bench import (  # noqa: E402
 )
 from bench.common import Measurement, ms  # noqa: E402
 
-CHINA_PROJECTS = 700_000  # about 689,000 projects issued GEC in one month of 2025 (DOMAIN.md 7)
+# About 689,000 projects were issued GECs in one month of 2025 (docs/domain.md, scale).
+CHINA_PROJECTS = 700_000
 TARGET_RATIO = 0.25
 TARGET_MONTH_MINUTES = 15.0
 TARGET_BYTES_PER_BLOCK = 1024

@@ -65,7 +65,7 @@ class MechanismRegistrationAdmin(ServiceAddAdmin):
 
 
 def rule_catalogue_view(request):
-    """The cross-mechanism rule catalogue, for administrators (DOMAIN.md section 3)."""
+    """The cross-mechanism rule catalogue, for administrators (docs/domain.md, rule catalogue)."""
     context = {
         **admin.site.each_context(request),
         "title": _("Rule catalogue"),

@@ -232,7 +232,7 @@ rules.add_rule("neutrality_event.create", is_administrator)
 rules.add_rule("import_batch.create", is_administrator)
 rules.add_rule("external_record.match", is_administrator)
 rules.add_rule("uniqueness_report.request", is_administrator | is_auditor)
-# Green power settlement (issue 7): the services check which party an actor acts for.
+# Green power settlement: the services check which party an actor acts for.
 rules.add_rule("green_power_contract.create", is_administrator | is_project_owner)
 rules.add_rule(
     "electricity_consumption.create", is_administrator | (is_account_operator & is_member_of)

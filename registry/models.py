@@ -955,7 +955,7 @@ class LedgerEvent(models.Model):
         GRID_DATA_IMPORTED = "grid_data.imported", _("Grid data imported")
         SCOPE2_REPORTED = "scope2.reported", _("Scope 2 report made")
         LEDGER_SEALED = "ledger.sealed", _("Ledger sealed by a person")
-        # Green power settlement (issue 7)
+        # Green power settlement
         GREEN_POWER_CONTRACT_CREATED = (
             "green_power.contract_created",
             _("Green power contract created"),

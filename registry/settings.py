@@ -300,7 +300,7 @@ except ValueError:
         "REGISTRY_IREC_CHINA_LAST_GENERATION_DAY must be a date as YYYY-MM-DD"
     ) from None
 # ETS pre-allocation when no quantity is given: this percent of the entity's verified emissions
-# of the year before (DOMAIN.md section 6: 70 %), rounded down to whole allowances.
+# of the year before (docs/domain.md, the national ETS: 70 %), rounded down to whole allowances.
 REGISTRY_ETS_PREALLOCATION_PERCENT = env.int("REGISTRY_ETS_PREALLOCATION_PERCENT", default=70)
 # Residual grid factors remove the MWh whose attributes are claimed in this registry: certificates
 # "retired" for consumers in the region, "exported" from its projects and, if the policy says so,

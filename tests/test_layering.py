@@ -1,6 +1,7 @@
 """Imports point one way: registry <- accounts <- tracking <- interop <- issuance <- compliance
-<- audit (DESIGN.md; interop reads the core, the issuance rule R15 reads interop, ETS compliance
-uses the rule catalogue, and audit reads every app below it to re-check its guarantees)."""
+<- audit (docs/architecture.md; interop reads the core, the issuance rule R15 reads interop, ETS
+compliance uses the rule catalogue, and audit reads every app below it to re-check its
+guarantees)."""
 
 import ast
 from pathlib import Path

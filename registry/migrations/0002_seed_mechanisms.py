@@ -1,4 +1,4 @@
-"""Seed the mechanisms of DOMAIN.md section 1 as data; administrators may adjust them later."""
+"""Seed the mechanisms (docs/domain.md, the instruments) as data; administrators may adjust them later."""
 
 from django.db import migrations
 

@@ -1,5 +1,5 @@
-"""The rule catalogue: every rule of DOMAIN.md section 3 is listed, and R3 refuses CCER inside an
-ETS boundary, as a rule_violation recorded in the ledger."""
+"""The rule catalogue: every rule of the catalogue (docs/domain.md) is listed, and R3 refuses CCER
+inside an ETS boundary, as a rule_violation recorded in the ledger."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Green power settlement in the registry: contracts, consumption, stored monthly settlements,
 confirmation by both parties and the GEC transfer of exactly the settled MWh of the generator's
-project and month (DOMAIN.md section 4). Quantities are computed by hand in the comments."""
+project and month (docs/domain.md, green power settlement). Quantities are computed by hand in the
+comments."""
 
 from __future__ import annotations
 

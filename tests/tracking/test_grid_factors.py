@@ -21,8 +21,8 @@ from tracking.services import block_retire
 
 D = Decimal
 
-# DOMAIN.md section 5's example in the north (100 MWh renewable, 400 MWh fossil, 360 t), and an
-# east grid of its own.
+# The emission-accounting example of docs/domain.md in the north (100 MWh renewable, 400 MWh
+# fossil, 360 t), and an east grid of its own.
 GENERATION = """region,period,source,generation_mwh,emissions_t
 north,2025-03,coal,400,360
 north,2025-03,wind,100,0

@@ -1,4 +1,4 @@
-"""The scenario calculator (issue 7, item 4; DOMAIN.md section 5) as a pure module: no database.
+"""The scenario calculator (docs/domain.md, emission accounting) as a pure module: no database.
 
 Expected figures are worked out by hand in the comments, as fractions where they do not end.
 """
@@ -52,7 +52,7 @@ def assert_totals(result, region: str, actual, *totals) -> None:
         assert close(figures.totals_t[scheme], total), (region, scheme, figures.totals_t)
 
 
-# --- DOMAIN.md section 5, the worked example --------------------------------------------------
+# --- docs/domain.md, emission accounting: the worked example ---------------------------------
 #
 # One grid: 400 MWh fossil emitting 360 t (0.9 t/MWh) and 100 MWh renewable. "buyer" buys the
 # 100 renewable MWh and retires their certificates; "others" buy the 400 fossil MWh.

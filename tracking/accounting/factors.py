@@ -1,4 +1,5 @@
-"""Grid emission factors, pure arithmetic (DOMAIN.md section 5); no Django, no database.
+"""Grid emission factors, pure arithmetic (docs/domain.md, emission accounting); no Django, no
+database.
 
 Average factor of region i, counting what it imports at the exporter's factor:
 

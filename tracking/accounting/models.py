@@ -171,7 +171,7 @@ class FactorComputation(GridPeriodFields):
 
 class GridFactor(models.Model):
     """A region's average and residual factors in one computation, with the figures they come
-    from (DOMAIN.md section 5; formulas in tracking.accounting.factors)."""
+    from (docs/domain.md, emission accounting; formulas in tracking.accounting.factors)."""
 
     computation = models.ForeignKey(
         FactorComputation,
@@ -315,7 +315,7 @@ class Scope2Certificate(models.Model):
 
 
 # =============================================================================================
-# Green power settlement (DOMAIN.md section 4)
+# Green power settlement (docs/domain.md, green power settlement)
 # =============================================================================================
 
 
@@ -438,7 +438,7 @@ class ElectricityConsumption(models.Model):
 
 class GreenPowerSettlement(models.Model):
     """One contract's settlement of one month: the quantities compared, the whole MWh settled
-    and the remainder carried to the next month (DOMAIN.md 4, computed by
+    and the remainder carried to the next month (docs/domain.md, green power settlement, computed by
     tracking.accounting.settlement).
 
     ``computed`` until both parties confirmed; then, in the same transaction as the second

@@ -1,8 +1,8 @@
 """Scenario calculator for policy analysis: adjusted emission factors of regions whose consumers
 buy power across regions and hold certificates, and four schemes for allocating the emissions of
-purchased electricity (DOMAIN.md section 5).
+purchased electricity (docs/domain.md, emission accounting).
 
-Pure: no Django, no database. ``parse`` checks an input document (the JSON of issue 7, item 4)
+Pure: no Django, no database. ``parse`` checks an input document (the scenario JSON document)
 and returns a ``Scenario``; ``compute`` works out a ``Result`` with ``Decimal`` at 50 significant
 digits; ``as_json`` turns it into plain JSON numbers (floats, at least 15 significant digits) at
 the edge. The command ``emission_scenario`` and ``POST /api/v1/accounting/scenarios/`` wrap it.

@@ -1,4 +1,5 @@
-"""Scope 2 of an organisation from the registry's own retirements (DOMAIN.md section 5).
+"""Scope 2 of an organisation from the registry's own retirements (docs/domain.md, emission
+accounting).
 
     location-based = Σ_r consumption_r × EF_r
     market-based   = Σ_r (consumption_r − certificates_r) × RF_r  +  certificates_r × 0

@@ -355,7 +355,7 @@ def grid_factors_recompute_all() -> list[FactorComputation]:
 
 
 # =============================================================================================
-# Green power settlement (DOMAIN.md section 4)
+# Green power settlement (docs/domain.md, green power settlement)
 # =============================================================================================
 
 #: Technologies whose electricity is green power (GECs are issued for them).

@@ -1,4 +1,5 @@
-"""Green power settlement of one month (DOMAIN.md section 4), as pure calculation: no Django.
+"""Green power settlement of one month (docs/domain.md, green power settlement), as pure
+calculation: no Django.
 
 Per contract between a generator and a buyer:
 

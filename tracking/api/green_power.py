@@ -1,5 +1,5 @@
 """API of green power settlement under /api/v1/accounting/: contracts, electricity consumption
-and monthly settlements (DOMAIN.md section 4). Serializers and views of this part of issue 7
+and monthly settlements (docs/domain.md, green power settlement). Serializers and views of this part
 live together here; months are "YYYY-MM" text in and out."""
 
 from __future__ import annotations

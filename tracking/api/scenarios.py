@@ -1,4 +1,4 @@
-"""``POST /api/v1/accounting/scenarios/``: the scenario calculator of issue 7, item 4.
+"""``POST /api/v1/accounting/scenarios/``: the scenario calculator.
 
 A calculation, not a write: it reads nothing from the registry and stores nothing, so any
 authenticated user may run it (like the other reads). The body is the scenario itself; the pure
@@ -113,7 +113,7 @@ EXAMPLE = {
 
 
 class ScenarioViewSet(RegistryGenericViewSet):
-    """Emission scenarios: adjusted factors and the four allocation schemes of DOMAIN.md 5."""
+    """Emission scenarios: adjusted factors and the four allocation schemes (docs/domain.md)."""
 
     resource = "scenario"
     serializer_class = ScenarioSerializer

@@ -16,7 +16,7 @@ router.register(
     basename="corresponding-adjustment",
 )
 router.register("neutrality-events", views.NeutralityEventViewSet, basename="neutrality-event")
-# Green power settlement (issue 7)
+# Green power settlement
 router.register(
     "accounting/contracts", green_power.GreenPowerContractViewSet, basename="green-power-contract"
 )

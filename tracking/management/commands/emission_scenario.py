@@ -32,7 +32,7 @@ def _refuse(message: str) -> CommandError:
 
 class Command(BaseCommand):
     help = (
-        "Emission scenario (DOMAIN.md section 5): regional and combined adjusted factors and "
+        "Emission scenario (docs/domain.md): regional and combined adjusted factors and "
         "each consumer's emissions and green reduction under schemes 1-4, as JSON on stdout. "
         "Exits 2 naming the field when the input is refused."
     )

@@ -25,7 +25,7 @@ BAD_INPUT = 2
 
 class Command(BaseCommand):
     help = (
-        "Settle one month of green power contracts (DOMAIN.md section 4) from FILE.json and "
+        "Settle one month of green power contracts (docs/domain.md) from FILE.json and "
         "print the settled whole MWh and carried remainder of each contract as JSON; moves "
         "nothing. '-' reads standard input."
     )
