@@ -62,8 +62,7 @@ from registry.services import (
     parse_quantity,
     production_payload,
     production_record_create,
-    production_validate,
-    record_derived_only_refusal,
+    production_validate_recording_refusal,
 )
 from registry.transactions import retry_transaction
 from tracking.models import Block
@@ -1035,27 +1034,15 @@ def production_submit(
     covers, naming it. Allocates no serial: that happens when it is verified.
     """
     require_project_operator(actor, project)
-    try:
-        amount, period = production_validate(
-            project=project,
-            unit_kind=unit_kind,
-            period_start=period_start,
-            period_end=period_end,
-            quantity=quantity,
-        )
-    except Conflict as refusal:
-        record_derived_only_refusal(
-            refusal,
-            actor=actor,
-            operation="production_submit",
-            attempted={
-                "project": project.code,
-                "unit_kind": unit_kind,
-                "period": [period_start, period_end],
-                "quantity": str(quantity),
-            },
-        )
-        raise
+    amount, period = production_validate_recording_refusal(
+        actor=actor,
+        operation="production_submit",
+        project=project,
+        unit_kind=unit_kind,
+        period_start=period_start,
+        period_end=period_end,
+        quantity=quantity,
+    )
     recorded = (
         ProductionRecord.objects.filter(
             stream__project=project,

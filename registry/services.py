@@ -1111,27 +1111,15 @@ def production_record_create(
     configured margin.
     """
     require_production_verifier(actor)
-    try:
-        amount, period = production_validate(
-            project=project,
-            unit_kind=unit_kind,
-            period_start=period_start,
-            period_end=period_end,
-            quantity=quantity,
-        )
-    except Conflict as refusal:
-        record_derived_only_refusal(
-            refusal,
-            actor=actor,
-            operation="production_record_create",
-            attempted={
-                "project": project.code,
-                "unit_kind": unit_kind,
-                "period": [period_start, period_end],
-                "quantity": str(quantity),
-            },
-        )
-        raise
+    amount, period = production_validate_recording_refusal(
+        actor=actor,
+        operation="production_record_create",
+        project=project,
+        unit_kind=unit_kind,
+        period_start=period_start,
+        period_end=period_end,
+        quantity=quantity,
+    )
     with transaction.atomic():
         record = allocate_production(
             actor=actor,
@@ -1153,14 +1141,37 @@ def production_record_create(
     return record
 
 
-def record_derived_only_refusal(
-    refusal: Conflict, *, actor: User, operation: str, attempted: dict[str, Any]
-) -> None:
-    """Write a ``derived_only`` refusal to the ledger as a refused attempt: metered tonnes
-    beside a generating asset's MWh are the double count auditors look for (other refusals of
-    production input are plain bad input, not recorded)."""
-    if refusal.code == "derived_only":
-        record_refusal(actor=actor, operation=operation, error=refusal, attempted=attempted)
+def production_validate_recording_refusal(
+    *,
+    actor: User,
+    operation: str,
+    project: Project,
+    unit_kind: str,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    quantity: Decimal | int | str,
+) -> tuple[Decimal, DateTimeTZRange]:
+    """``production_validate``, writing a ``derived_only`` refusal to the ledger as a refused
+    attempt: metered tonnes beside a generating asset's MWh are the double count auditors look
+    for (other refusals of production input are plain bad input, not recorded)."""
+    try:
+        return production_validate(
+            project=project,
+            unit_kind=unit_kind,
+            period_start=period_start,
+            period_end=period_end,
+            quantity=quantity,
+        )
+    except Conflict as refusal:
+        if refusal.code == "derived_only":
+            attempted = {
+                "project": project.code,
+                "unit_kind": unit_kind,
+                "period": [period_start, period_end],
+                "quantity": str(quantity),
+            }
+            record_refusal(actor=actor, operation=operation, error=refusal, attempted=attempted)
+        raise
 
 
 def production_payload(record: ProductionRecord, project: Project) -> dict[str, Any]:

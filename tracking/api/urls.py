@@ -31,7 +31,7 @@ router.register(
     basename="green-power-settlement",
 )
 router.register("accounting/scope2-reports", scope2.Scope2ReportViewSet, basename="scope2-report")
-# Issue 7: emission accounting.
+# Emission accounting.
 router.register("accounting/scenarios", scenarios.ScenarioViewSet, basename="accounting-scenario")
 
 urlpatterns = [
